@@ -1,0 +1,7 @@
+"""``python -m carbonsim`` runs the command-line interface."""
+
+import sys
+
+from carbonsim.cli import main
+
+sys.exit(main())

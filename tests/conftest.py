@@ -1,0 +1,22 @@
+"""Shared test configuration: hypothesis profiles.
+
+The ``ci`` profile (selected when the environment variable ``CI`` is set, or with
+``HYPOTHESIS_PROFILE=ci``) disables the per-example deadline, because shared CI machines
+have noisy timing, and derandomizes so a CI failure reproduces.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=100,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", deadline=None, max_examples=50)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
