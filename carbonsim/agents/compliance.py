@@ -1,0 +1,132 @@
+"""Compliance-driven trading: demand follows expected shortfall and sharpens near deadlines.
+
+Covered units learn their allocation and verified emissions late in the cycle, so most of
+them trade only when the surrender deadline approaches. :class:`ComplianceTrader` models
+this with a per-session hazard of acting that rises as the deadline nears, applied to the
+unit's expected gap between obligation and holdings:
+
+.. math::
+
+    h(\\tau) = \\min\\bigl(1,\\; h_0 + h_1 e^{-\\tau / T}\\bigr)
+
+where :math:`\\tau` is the number of sessions to the deadline, :math:`h_0` the ``base_rate``,
+:math:`h_1` the ``deadline_rate`` and :math:`T` the ``urgency_horizon`` (sessions). An active
+short unit bids for ``cover_share`` of its gap; an active long unit offers ``1 - bank_share``
+of its surplus. Limit prices scatter lognormally around a reference that blends the last
+close and the expected price; buyers pay a premium that grows with urgency. Orders of at
+least ``block_threshold`` tonnes go to the block segment with probability ``block_share``.
+All of it is vectorized over replicates and units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from carbonsim._validation import check_in_range, check_share
+from carbonsim.agents.base import BLOCK, LISTED, STRATEGIES, MarketView, Orders
+
+__all__ = ["ComplianceTrader"]
+
+
+@STRATEGIES.register("compliance")
+@dataclass(frozen=True)
+class ComplianceTrader:
+    """Units trading toward their expected compliance position.
+
+    Parameters
+    ----------
+    base_rate : float
+        Probability that a unit acts in a session far from the deadline, in [0, 1].
+    deadline_rate : float
+        Extra probability of acting at the deadline, in [0, 1].
+    urgency_horizon : float
+        e-folding time of the deadline effect, trading sessions, > 0.
+    cover_share : float
+        Share of the gap (or surplus) an active unit trades in one session, in (0, 1].
+    bank_share : float
+        Share of a surplus a long unit keeps (banks) instead of selling, in [0, 1].
+    price_weight : float
+        Weight of the last close in the reference price (the rest is the expected price).
+    spread : float
+        Mean log distance of bids above and asks below the reference (0.01 = 1%).
+    price_sigma : float
+        Standard deviation of the lognormal scatter of limit prices.
+    urgency_premium : float
+        Extra log premium buyers pay at the deadline (scaled by the deadline effect).
+    block_share : float
+        Probability that an order large enough for the block segment goes there.
+    min_order : float
+        Smallest order, t; smaller gaps are not traded.
+    """
+
+    base_rate: float = 0.02
+    deadline_rate: float = 0.25
+    urgency_horizon: float = 40.0
+    cover_share: float = 0.5
+    bank_share: float = 0.3
+    price_weight: float = 0.7
+    spread: float = 0.01
+    price_sigma: float = 0.03
+    urgency_premium: float = 0.03
+    block_share: float = 0.6
+    min_order: float = 1000.0
+
+    name: ClassVar[str] = "compliance"
+
+    def __post_init__(self) -> None:
+        for field_name in (
+            "base_rate",
+            "deadline_rate",
+            "bank_share",
+            "price_weight",
+            "block_share",
+        ):
+            check_share(f"ComplianceTrader.{field_name}", getattr(self, field_name))
+        check_in_range("ComplianceTrader.cover_share", self.cover_share, 1e-9, 1.0)
+        check_in_range("ComplianceTrader.urgency_horizon", self.urgency_horizon, 1e-9)
+        for field_name in ("spread", "price_sigma", "urgency_premium", "min_order"):
+            check_in_range(f"ComplianceTrader.{field_name}", getattr(self, field_name), 0.0)
+
+    def deadline_effect(self, sessions_to_deadline: int) -> float:
+        """The factor :math:`e^{-\\tau/T}` in [0, 1] for ``sessions_to_deadline`` = τ."""
+        return float(np.exp(-max(sessions_to_deadline, 0) / self.urgency_horizon))
+
+    def hazard(self, sessions_to_deadline: int) -> float:
+        """Probability that a unit acts in a session, ``sessions_to_deadline`` before it."""
+        effect = self.deadline_effect(sessions_to_deadline)
+        return min(1.0, self.base_rate + self.deadline_rate * effect)
+
+    def orders(self, view: MarketView, rng: np.random.Generator) -> Orders:
+        """Bids of short units and offers of long units for this session."""
+        shape = view.holdings.shape
+        effect = self.deadline_effect(view.sessions_to_deadline)
+        active = rng.random(shape) < self.hazard(view.sessions_to_deadline)
+        gap = view.gap
+        short = gap > 0
+        want = np.where(
+            short,
+            self.cover_share * gap,
+            self.cover_share * (1.0 - self.bank_share) * (-gap),
+        )
+        # sellers never offer more than they hold (whole tonnes)
+        want = np.where(short, want, np.minimum(want, view.holdings))
+        qty = np.floor(np.maximum(want, 0.0))
+        mask = active & (qty >= max(self.min_order, 1.0))
+
+        reference = (
+            self.price_weight * view.last_close + (1.0 - self.price_weight) * view.expected_price
+        )[:, None]
+        z = rng.standard_normal(shape)
+        log_markup = np.where(
+            short,
+            self.spread + self.urgency_premium * effect,
+            -self.spread,
+        )
+        price = reference * np.exp(log_markup + self.price_sigma * z)
+
+        to_block = (qty >= view.block_threshold) & (rng.random(shape) < self.block_share)
+        segment = np.where(to_block, BLOCK, LISTED).astype(np.int64)
+        return Orders.from_grid(mask, short, price, qty, segment)

@@ -1,0 +1,66 @@
+"""Noise (liquidity) traders: random small buy and sell orders around the last close.
+
+They stand in for trading motives the model does not represent (hedging, portfolio
+rebalancing, mistakes) and give the order book depth between deadline peaks. A unit acts in
+a session with probability ``activity``, buys or sells with equal probability, for a
+lognormal share of its annual emissions, at a lognormal scatter around the last close. Sells
+never exceed holdings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from carbonsim._validation import check_in_range, check_share
+from carbonsim.agents.base import LISTED, STRATEGIES, MarketView, Orders
+
+__all__ = ["NoiseTrader"]
+
+
+@STRATEGIES.register("noise")
+@dataclass(frozen=True)
+class NoiseTrader:
+    """Liquidity traders.
+
+    Parameters
+    ----------
+    activity : float
+        Probability a unit submits a noise order in a session, in [0, 1].
+    size_share : float
+        Median order size as a share of the unit's annual emissions, >= 0.
+    size_sigma : float
+        Lognormal sigma of the order size.
+    price_sigma : float
+        Lognormal sigma of the limit price around the last close.
+    min_order : float
+        Smallest order, t.
+    """
+
+    activity: float = 0.005
+    size_share: float = 0.01
+    size_sigma: float = 1.0
+    price_sigma: float = 0.02
+    min_order: float = 100.0
+
+    name: ClassVar[str] = "noise"
+
+    def __post_init__(self) -> None:
+        check_share("NoiseTrader.activity", self.activity)
+        for field_name in ("size_share", "size_sigma", "price_sigma", "min_order"):
+            check_in_range(f"NoiseTrader.{field_name}", getattr(self, field_name), 0.0)
+
+    def orders(self, view: MarketView, rng: np.random.Generator) -> Orders:
+        """Random orders for this session."""
+        shape = view.holdings.shape
+        active = rng.random(shape) < self.activity
+        is_buy = rng.random(shape) < 0.5
+        size = view.unit_size[None, :] * self.size_share
+        qty = np.floor(size * np.exp(self.size_sigma * rng.standard_normal(shape)))
+        qty = np.where(is_buy, qty, np.minimum(qty, np.floor(view.holdings)))
+        price = view.last_close[:, None] * np.exp(self.price_sigma * rng.standard_normal(shape))
+        mask = active & (qty >= max(self.min_order, 1.0))
+        segment = np.full(shape, LISTED, dtype=np.int64)
+        return Orders.from_grid(mask, is_buy, price, qty, segment)
