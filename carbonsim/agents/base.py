@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from carbonsim._random import BatchRandom, replicate_seeds
 from carbonsim._registry import Registry
 
 __all__ = [
@@ -196,8 +197,10 @@ class Strategy(Protocol):
 
     A strategy is constructed with its parameters only (it stores them and does no work),
     and :meth:`orders` turns a :class:`MarketView` into :class:`Orders`. It must use only
-    ``rng`` for randomness, never sell more than a unit holds, and never return a non-positive
-    or fractional quantity. :func:`check_strategy` verifies these rules.
+    ``rng`` (a :class:`~carbonsim._random.BatchRandom`, whose draws have shape ``(R, ...)``
+    and are the same for replicate ``k`` whatever the batch size) for randomness, never
+    sell more than a unit holds, and never return a non-positive or fractional quantity.
+    :func:`check_strategy` verifies these rules.
     """
 
     @property
@@ -205,7 +208,7 @@ class Strategy(Protocol):
         """The registered name of the strategy."""
         ...
 
-    def orders(self, view: MarketView, rng: np.random.Generator) -> Orders:
+    def orders(self, view: MarketView, rng: BatchRandom) -> Orders:
         """Orders for this session for all replicates and units."""
         ...
 
@@ -267,8 +270,9 @@ def check_strategy(strategy: Strategy, *, seed: int = 0, n_views: int = 20) -> N
     for _ in range(n_views):
         view = _example_view(rng)
         before = view.holdings.copy()
-        a = strategy.orders(view, np.random.default_rng(123))
-        b = strategy.orders(view, np.random.default_rng(123))
+        seeds = replicate_seeds(123, view.n_replicates)
+        a = strategy.orders(view, BatchRandom(seeds))
+        b = strategy.orders(view, BatchRandom(seeds))
         name = getattr(strategy, "name", type(strategy).__name__)
         if not isinstance(a, Orders):
             raise AssertionError(f"{name}: orders() must return Orders, got {type(a).__name__}")

@@ -25,6 +25,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from carbonsim._random import BatchRandom
 from carbonsim._validation import check_in_range, check_share
 from carbonsim.agents.base import BLOCK, LISTED, STRATEGIES, MarketView, Orders
 
@@ -99,7 +100,7 @@ class ComplianceTrader:
         effect = self.deadline_effect(sessions_to_deadline)
         return min(1.0, self.base_rate + self.deadline_rate * effect)
 
-    def orders(self, view: MarketView, rng: np.random.Generator) -> Orders:
+    def orders(self, view: MarketView, rng: BatchRandom) -> Orders:
         """Bids of short units and offers of long units for this session."""
         shape = view.holdings.shape
         effect = self.deadline_effect(view.sessions_to_deadline)

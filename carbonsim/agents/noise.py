@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from carbonsim._random import BatchRandom
 from carbonsim._validation import check_in_range, check_share
 from carbonsim.agents.base import LISTED, STRATEGIES, MarketView, Orders
 
@@ -52,7 +53,7 @@ class NoiseTrader:
         for field_name in ("size_share", "size_sigma", "price_sigma", "min_order"):
             check_in_range(f"NoiseTrader.{field_name}", getattr(self, field_name), 0.0)
 
-    def orders(self, view: MarketView, rng: np.random.Generator) -> Orders:
+    def orders(self, view: MarketView, rng: BatchRandom) -> Orders:
         """Random orders for this session."""
         shape = view.holdings.shape
         active = rng.random(shape) < self.activity

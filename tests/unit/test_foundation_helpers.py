@@ -147,3 +147,50 @@ class TestRandom:
     def test_replicate_count_range(self, bad: int) -> None:
         with pytest.raises(ValueError, match="replicates"):
             replicate_seeds(0, bad)
+
+
+class TestBatchRandom:
+    def test_batch_invariant(self) -> None:
+        from carbonsim._random import BatchRandom
+
+        seeds = replicate_seeds(3, 5)
+        big = BatchRandom(seeds)
+        small = BatchRandom(seeds[3:4])
+        for shape_tail in ((7,), (2, 3)):
+            a = big.random((5, *shape_tail))
+            b = small.random((1, *shape_tail))
+            np.testing.assert_array_equal(a[3], b[0])
+        np.testing.assert_array_equal(
+            big.standard_normal((5, 4))[3], small.standard_normal((1, 4))[0]
+        )
+
+    def test_subset_keeps_counter(self) -> None:
+        from carbonsim._random import BatchRandom
+
+        br = BatchRandom(replicate_seeds(0, 3))
+        br.random((3, 2))
+        sub = br.subset([2])
+        np.testing.assert_array_equal(br.random((3, 4))[2], sub.random((1, 4))[0])
+
+    def test_distribution_moments(self) -> None:
+        from carbonsim._random import BatchRandom
+
+        br = BatchRandom(replicate_seeds(1, 2))
+        u = br.random((2, 100_000))
+        z = br.standard_normal((2, 100_000))
+        assert 0.0 < u.min() and u.max() < 1.0
+        assert abs(u.mean() - 0.5) < 0.005
+        assert abs(z.mean()) < 0.02
+        assert abs(z.std() - 1.0) < 0.02
+        assert abs(np.corrcoef(u[0], u[1])[0, 1]) < 0.02
+
+    def test_successive_draws_differ_and_shape_checked(self) -> None:
+        from carbonsim._random import BatchRandom
+
+        br = BatchRandom(replicate_seeds(1, 2))
+        assert not np.array_equal(br.random((2, 3)), br.random((2, 3)))
+        assert br.draws == 2
+        with pytest.raises(ValueError, match="number of replicates 2"):
+            br.random((3, 3))
+        with pytest.raises(ValueError, match="at least one"):
+            BatchRandom([])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from carbonsim._random import BatchRandom, replicate_seeds
 from carbonsim._registry import UnknownPluginError
 from carbonsim.agents import (
     STRATEGIES,
@@ -17,6 +18,10 @@ from carbonsim.agents import (
     make_strategy,
 )
 from carbonsim.agents.base import BLOCK
+
+
+def _rng(seed: int, replicates: int = 1) -> BatchRandom:
+    return BatchRandom(replicate_seeds(seed, replicates))
 
 
 def _view(sessions_to_deadline: int, gap_sign: float = 1.0, n: int = 2000) -> MarketView:
@@ -61,8 +66,8 @@ def test_invalid_parameter_values_rejected() -> None:
 
 def test_demand_sharpens_as_deadline_nears() -> None:
     trader = ComplianceTrader(base_rate=0.02, deadline_rate=0.5, urgency_horizon=20)
-    far = trader.orders(_view(200), np.random.default_rng(0))
-    near = trader.orders(_view(0), np.random.default_rng(0))
+    far = trader.orders(_view(200), _rng(0))
+    near = trader.orders(_view(0), _rng(0))
     assert near.qty.sum() > 5 * far.qty.sum()
     assert trader.hazard(0) == pytest.approx(0.52)
     assert trader.hazard(10_000) == pytest.approx(0.02)
@@ -70,8 +75,8 @@ def test_demand_sharpens_as_deadline_nears() -> None:
 
 def test_short_units_bid_long_units_offer() -> None:
     trader = ComplianceTrader(base_rate=1.0)
-    short = trader.orders(_view(0, +1.0, n=50), np.random.default_rng(1))
-    long_ = trader.orders(_view(0, -1.0, n=50), np.random.default_rng(1))
+    short = trader.orders(_view(0, +1.0, n=50), _rng(1))
+    long_ = trader.orders(_view(0, -1.0, n=50), _rng(1))
     assert short.is_buy.all()
     assert not long_.is_buy.any()
     # cover half of the 200,000 t gap; long units bank 30% of the half they would sell
@@ -81,26 +86,26 @@ def test_short_units_bid_long_units_offer() -> None:
 
 def test_large_orders_route_to_block_segment() -> None:
     trader = ComplianceTrader(base_rate=1.0, block_share=1.0)
-    orders = trader.orders(_view(0, +1.0, n=10), np.random.default_rng(2))
+    orders = trader.orders(_view(0, +1.0, n=10), _rng(2))
     assert (orders.segment == BLOCK).all()
 
 
 def test_buyers_pay_more_than_sellers_ask_on_average() -> None:
     trader = ComplianceTrader(base_rate=1.0)
-    bids = trader.orders(_view(0, +1.0), np.random.default_rng(3))
-    asks = trader.orders(_view(0, -1.0), np.random.default_rng(3))
+    bids = trader.orders(_view(0, +1.0), _rng(3))
+    asks = trader.orders(_view(0, -1.0), _rng(3))
     assert bids.price.mean() > asks.price.mean()
 
 
 def test_noise_trader_never_oversells() -> None:
     view = _view(100)
     view = MarketView(**{**view.__dict__, "holdings": np.zeros_like(view.holdings)})
-    orders = NoiseTrader(activity=1.0).orders(view, np.random.default_rng(4))
+    orders = NoiseTrader(activity=1.0).orders(view, _rng(4))
     assert orders.is_buy.all()
 
 
 def test_orders_concat_and_empty() -> None:
-    a = ComplianceTrader(base_rate=1.0).orders(_view(0, n=5), np.random.default_rng(5))
+    a = ComplianceTrader(base_rate=1.0).orders(_view(0, n=5), _rng(5))
     both = Orders.concat([a, Orders.empty(), a])
     assert len(both) == 2 * len(a)
     assert len(Orders.concat([])) == 0
@@ -118,7 +123,7 @@ def test_check_strategy_catches_overselling() -> None:
     class Greedy:
         name = "greedy"
 
-        def orders(self, view: MarketView, rng: np.random.Generator) -> Orders:
+        def orders(self, view: MarketView, rng: BatchRandom) -> Orders:
             mask = np.ones(view.holdings.shape, bool)
             return Orders.from_grid(
                 mask,
@@ -136,7 +141,7 @@ def test_check_strategy_catches_irreproducible() -> None:
         name = "global"
         calls = 0
 
-        def orders(self, view: MarketView, rng: np.random.Generator) -> Orders:
+        def orders(self, view: MarketView, rng: BatchRandom) -> Orders:
             Global.calls += 1
             mask = np.zeros(view.holdings.shape, bool)
             mask[0, 0] = True
@@ -149,3 +154,24 @@ def test_check_strategy_catches_irreproducible() -> None:
 
 def test_registry_lists_builtin_names() -> None:
     assert {"compliance", "noise"} <= set(STRATEGIES.names())
+
+
+def test_batch_invariance_of_orders() -> None:
+    """Replicate k's orders do not depend on how many replicates share the batch."""
+    trader = ComplianceTrader(base_rate=0.3)
+    one = _view(10, n=30)
+    three = MarketView(
+        **{
+            **one.__dict__,
+            "holdings": np.repeat(one.holdings, 3, axis=0),
+            "expected_obligation": np.repeat(one.expected_obligation, 3, axis=0),
+            "last_close": np.repeat(one.last_close, 3),
+            "expected_price": np.repeat(one.expected_price, 3),
+        }
+    )
+    seeds = replicate_seeds(9, 3)
+    batch = trader.orders(three, BatchRandom(seeds))
+    alone = trader.orders(one, BatchRandom(seeds[2:3]))
+    k = batch.replicate == 2
+    np.testing.assert_array_equal(batch.price[k], alone.price)
+    np.testing.assert_array_equal(batch.qty[k], alone.qty)
