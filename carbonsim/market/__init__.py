@@ -1,0 +1,1 @@
+"""Domain rules as arrays: units, allocation, offsets, ledger, compliance, policy instruments."""
