@@ -1,35 +1,70 @@
 """carbonsim: fast, calibrated simulation of carbon emissions-trading markets.
 
-Subpackages are imported lazily on first attribute access, so ``import carbonsim`` does no
-work beyond reading package metadata.
+Names are imported lazily on first access, so ``import carbonsim`` does no work beyond
+reading package metadata.
 
 >>> import carbonsim as cs
->>> isinstance(cs.__version__, str)
+>>> "china-national" in cs.list_scenarios()
 True
+>>> cs.clearing.call_auction([10.0], [5], [9.0], [3]).volume
+3.0
 """
 
 from __future__ import annotations
 
 import importlib
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("carbonsim")
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+__all__ = [
+    "Result",
+    "Scenario",
+    "Simulation",
+    "__version__",
+    "agents",
+    "clearing",
+    "engine",
+    "list_scenarios",
+    "load_scenario",
+    "market",
+    "scenario",
+    "simulate",
+    "with_overrides",
+]
 
-_SUBPACKAGES: frozenset[str] = frozenset()
+_SUBPACKAGES = frozenset({"agents", "clearing", "engine", "market", "scenario"})
+_LAZY = {
+    "Result": "carbonsim.results",
+    "Scenario": "carbonsim.scenario.schema",
+    "Simulation": "carbonsim.engine.simulation",
+    "list_scenarios": "carbonsim.scenario.loader",
+    "load_scenario": "carbonsim.scenario.loader",
+    "simulate": "carbonsim.engine.simulation",
+    "with_overrides": "carbonsim.scenario.loader",
+}
+
+if TYPE_CHECKING:
+    from carbonsim import agents, clearing, engine, market, scenario
+    from carbonsim.engine.simulation import Simulation, simulate
+    from carbonsim.results import Result
+    from carbonsim.scenario.loader import list_scenarios, load_scenario, with_overrides
+    from carbonsim.scenario.schema import Scenario
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBPACKAGES:
-        module = importlib.import_module(f"carbonsim.{name}")
-        globals()[name] = module
-        return module
-    raise AttributeError(f"module 'carbonsim' has no attribute {name!r}")
+        value = importlib.import_module(f"carbonsim.{name}")
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'carbonsim' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

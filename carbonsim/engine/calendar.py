@@ -83,7 +83,12 @@ def _as_day(name: str, value: str | dt.date | pd.Timestamp) -> pd.Timestamp:
 
 @lru_cache(maxsize=1)
 def _xshg_table() -> frozenset[np.datetime64]:
-    text = resources.files("carbonsim.engine").joinpath("data").joinpath(_CLOSURES_FILE).read_text("utf-8")
+    text = (
+        resources.files("carbonsim.engine")
+        .joinpath("data")
+        .joinpath(_CLOSURES_FILE)
+        .read_text("utf-8")
+    )
     days = [line.strip() for line in text.splitlines() if line.strip() and line[0].isdigit()]
     return frozenset(np.datetime64(d, "D") for d in days)
 
@@ -195,7 +200,9 @@ def regenerate_xshg_closures(path: str | Path | None = None) -> Path:
     target = (
         Path(path)
         if path is not None
-        else Path(str(resources.files("carbonsim.engine").joinpath("data").joinpath(_CLOSURES_FILE)))
+        else Path(
+            str(resources.files("carbonsim.engine").joinpath("data").joinpath(_CLOSURES_FILE))
+        )
     )
     header = (
         f"# Weekdays on which mainland China exchanges (XSHG) were closed, {lo}-{hi}.\n"

@@ -12,7 +12,21 @@ import pytest
 
 import carbonsim
 
-EXPECTED_ALL = ["__version__"]
+EXPECTED_ALL = [
+    "Result",
+    "Scenario",
+    "Simulation",
+    "__version__",
+    "agents",
+    "clearing",
+    "engine",
+    "list_scenarios",
+    "load_scenario",
+    "market",
+    "scenario",
+    "simulate",
+    "with_overrides",
+]
 
 
 def test_all_is_pinned() -> None:

@@ -1,0 +1,860 @@
+"""The Simulation: one simpy schedule moves numpy state through compliance cycles.
+
+simpy orders time; numpy does the economics. A :class:`Simulation` builds the units table
+once, then runs one simpy environment with
+
+- a **trading process**: one session per trading day (:mod:`carbonsim.engine.calendar`).
+  Every registered strategy turns a :class:`~carbonsim.agents.MarketView` into orders for
+  all replicates and units at once; the listed and block segments of all ``R`` replicates
+  are cleared in **one** call of :func:`carbonsim.clearing.call_auction_batch` (``2R``
+  markets); fills settle through the :class:`~carbonsim.market.ledger.Ledger`;
+- one **period process** per compliance period: ex-ante pre-allocation, verification and
+  true-up (with the gap-cap top-up), optional staged deadlines, the surrender deadline with
+  penalties and deductions;
+- an **offset process**: the legacy CCER stock becomes available, and the offset market
+  clears every few sessions.
+
+Events on the same calendar day run in a fixed order, encoded as fractions of a day:
+allocation (0.1), verification (0.2), the trading session (0.5), deadlines (0.9).
+
+State arrays have a leading replicate axis ``R``. All randomness during the run comes from a
+:class:`~carbonsim._random.BatchRandom` (and the activity draw from per-replicate seeds), so
+replicate ``k`` of a batch equals a single run with that replicate's seed, bit for bit.
+
+Information and expectations
+----------------------------
+Units learn their obligation gradually: between the start of a period and its verification
+date the certainty ``c`` rises linearly from 0 to 1, and a unit's expected obligation is
+``(1 - c) * prior + c * actual``, where the prior is its baseline emissions with a lognormal
+forecast error (``behaviour.forecast_sigma``). The same blend applies to the allocation it
+expects. Demand therefore concentrates late in the cycle, when the obligation becomes known
+and the deadline nears (:class:`~carbonsim.agents.ComplianceTrader`). The market-wide
+expected price adapts to closing prices with weight ``behaviour.expectation_weight``.
+Abatement is decided when a period's allocation is announced: each unit abates every tonne
+whose marginal cost is below the expected price then.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import simpy
+
+from carbonsim import __version__
+from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
+from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, make_strategy
+from carbonsim.clearing import call_auction_batch
+from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
+from carbonsim.engine.calendar import trading_days
+from carbonsim.market.abatement import MACCurves, abatement_at_price, abatement_cost
+from carbonsim.market.abatement import avoided_pollutants as _avoided
+from carbonsim.market.allocation import AllocationInputs, allocate, pre_allocation
+from carbonsim.market.compliance import apply_surrender, deadline_stages, obligation
+from carbonsim.market.ledger import Ledger
+from carbonsim.market.penalties import assess_penalty, enforce, reference_price
+from carbonsim.market.population import population_from_preset, synthetic_population
+from carbonsim.market.units import ActivityDraw, UnitTable, draw_activity
+from carbonsim.results import Result
+from carbonsim.scenario.schema import PeriodSpec, Scenario
+
+log = logging.getLogger(__name__)
+
+__all__ = ["InvariantError", "Simulation", "build_units", "simulate"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+OFFSET_CLASS = "ccer"
+_T_ALLOCATE, _T_VERIFY, _T_SESSION, _T_DEADLINE = 0.1, 0.2, 0.5, 0.9
+_OFFSET_LOTS = 20  # project owners' offers per replicate in one offset session
+
+
+def _bands(reference: FloatArray, fraction: float, tick: float) -> tuple[FloatArray, FloatArray]:
+    """Price band ``reference * (1 -/+ fraction)`` snapped inward to the tick grid, (R,) each."""
+    lo_t = np.asarray(snap_up(reference * (1.0 - fraction), tick), np.int64)
+    hi_t = np.asarray(snap_down(reference * (1.0 + fraction), tick), np.int64)
+    hi_t = np.maximum(hi_t, lo_t)
+    return ticks_to_price(lo_t, tick), ticks_to_price(hi_t, tick)
+
+
+class InvariantError(AssertionError):
+    """An invariant of the simulation failed (only raised with ``check_invariants``)."""
+
+
+def build_units(scenario: Scenario) -> UnitTable:
+    """Draw the scenario's units table (the same for every replicate and seed)."""
+    pop = scenario.population
+    options = dict(pop.options)
+    if pop.preset is not None:
+        if pop.n_units is not None:
+            options["n_units"] = pop.n_units
+        if pop.total_emissions is not None:
+            options["total_emissions"] = pop.total_emissions
+        return population_from_preset(pop.preset, rng=pop.seed, **options)
+    assert pop.n_units is not None
+    assert pop.total_emissions is not None
+    return synthetic_population(pop.n_units, pop.total_emissions, rng=pop.seed, **options)
+
+
+@dataclass
+class _PeriodState:
+    """Run state of one compliance period (arrays have shape (R, N) unless noted)."""
+
+    spec: PeriodSpec
+    years: list[int]
+    year_index: list[int]
+    t_start: float
+    t_allocate: float
+    t_verify: float
+    t_deadline: float
+    t_stages: list[float]
+    prior_obligation: FloatArray
+    expected_allocation: FloatArray
+    final_allocation: FloatArray  # (R, Y, N) whole tonnes, known to the model from the start
+    unabated: FloatArray  # (R, Y, N)
+    abated: FloatArray = field(default_factory=lambda: np.zeros(0))  # (R, Y, N)
+    abatement_cost: FloatArray = field(default_factory=lambda: np.zeros(0))
+    allocated: FloatArray = field(default_factory=lambda: np.zeros(0))
+    verified: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    obligation: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    surrendered: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    offsets_surrendered: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    bought: FloatArray = field(default_factory=lambda: np.zeros(0))
+    sold: FloatArray = field(default_factory=lambda: np.zeros(0))
+    stage_of_unit: IntArray | None = None
+    verified_known: bool = False
+    done: bool = False
+    rows: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
+
+    @property
+    def last_year(self) -> int:
+        return self.years[-1]
+
+    def certainty(self, t: float) -> float:
+        if self.verified_known:
+            return 1.0
+        span = self.t_verify - self.t_start
+        if span <= 0:
+            return 1.0
+        return float(np.clip((t - self.t_start) / span, 0.0, 1.0))
+
+
+class Simulation:
+    """A mutable run of a scenario; call :meth:`run` once to get a :class:`Result`.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The validated, immutable input.
+    seed : int, SeedSequence or None
+        Root seed; replicate ``k`` uses the ``k``-th child of ``SeedSequence(seed)``.
+    replicates : int
+        Number of Monte Carlo replicates ``R`` advanced in lockstep.
+    first_replicate : int
+        Number of the first replicate: the run computes replicates ``first_replicate ..
+        first_replicate + R - 1`` of ``seed``. Replicate ``k`` is identical whichever batch
+        computes it, so a sweep can split replicates across workers.
+    record_trades : bool
+        Keep one row per filled order in :attr:`Result.trades` (large).
+    check_invariants : bool
+        After every event, check ledger conservation, fills within orders, trade prices
+        inside the bands, offsets within caps; raise :class:`InvariantError` on failure.
+    progress : bool
+        Show a tqdm progress bar over trading sessions.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        seed: SeedLike = 0,
+        replicates: int = 1,
+        first_replicate: int = 0,
+        record_trades: bool = False,
+        check_invariants: bool = False,
+        progress: bool = False,
+    ) -> None:
+        if not isinstance(scenario, Scenario):
+            raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
+        if isinstance(seed, np.random.Generator):
+            raise TypeError(
+                "seed must be an int or SeedSequence (a Generator cannot be split into "
+                "batch-invariant replicate streams)"
+            )
+        self.scenario = scenario
+        self.seed = seed
+        if isinstance(first_replicate, bool) or not isinstance(first_replicate, (int, np.integer)):
+            raise TypeError(f"first_replicate must be an int, got {first_replicate!r}")
+        if first_replicate < 0:
+            raise ValueError(f"first_replicate must be >= 0, got {first_replicate}")
+        self.first_replicate = int(first_replicate)
+        self.seeds = replicate_seeds(seed, self.first_replicate + replicates)[
+            self.first_replicate :
+        ]
+        self.n_replicates = int(replicates)
+        self.record_trades = bool(record_trades)
+        self.check_invariants = bool(check_invariants)
+        self.progress = bool(progress)
+        self._ran = False
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        sc = self.scenario
+        r = self.n_replicates
+        self.units = build_units(sc)
+        n = self.units.n_units
+        self.start = pd.Timestamp(sc.time.start)
+        self.days = trading_days(sc.time.start, sc.time.end, sc.time.calendar)
+        if len(self.days) == 0:
+            raise ValueError(
+                f"time: no trading day between {sc.time.start} and {sc.time.end} "
+                f"on calendar {sc.time.calendar!r}"
+            )
+        self.rng = BatchRandom(self.seeds)
+        self.strategies: list[Strategy] = [
+            make_strategy(s.name, s.params) for s in sc.behaviour.strategies
+        ]
+        self.mac = MACCurves.from_units(self.units)
+        self.is_gas = np.broadcast_to(self.units.of_subtype("gas"), (r, n))
+        self.unit_size = self.units.baseline_emissions()
+
+        all_years = sorted({y for p in sc.periods for y in p.emission_years})
+        first, last = all_years[0], all_years[-1]
+        vintages = list(range(first, last + 2))  # +1: deductions from the next allocation
+        self.ledger = Ledger(r, self.units.names, vintages, offset_classes=(OFFSET_CLASS,))
+        # activity: one draw per replicate from its own seed, so replicate k's shocks do
+        # not depend on the batch (a loop over replicates, once, at set-up)
+        parts = [
+            draw_activity(
+                self.units,
+                years=np.arange(last - first + 1),
+                rng=np.random.default_rng(
+                    np.random.SeedSequence(s.entropy, spawn_key=(*s.spawn_key, 1))
+                ),
+            )
+            for s in self.seeds
+        ]
+        self.draw = ActivityDraw(
+            units=self.units,
+            offsets=parts[0].offsets,
+            output_factor=np.concatenate([d.output_factor for d in parts]),
+            intensity_factor=np.concatenate([d.intensity_factor for d in parts]),
+        )
+        self.first_year = first
+
+        self.periods = [self._make_period(p) for p in sc.periods]
+        t_total = len(self.days)
+        self.market = {
+            name: np.full((r, t_total), np.nan if "price" in name or "vwap" in name else 0.0)
+            for name in (
+                "price",
+                "vwap",
+                "volume",
+                "turnover",
+                "listed_volume",
+                "block_volume",
+                "offset_price",
+                "offset_volume",
+                "band_low",
+                "band_high",
+            )
+        }
+        self.last_close = np.full(r, float(sc.trading.opening_price))
+        self.expected_price = self.last_close.copy()
+        self.offer_noise: FloatArray | None = None
+        self.trades: list[pd.DataFrame] = []
+        self.offsets_open = False
+        self.session_index = -1
+
+    def _t(self, date: dt.date) -> float:
+        return max(float((pd.Timestamp(date) - self.start).days), 0.0)
+
+    def _make_period(self, spec: PeriodSpec) -> _PeriodState:
+        r, n = self.n_replicates, self.units.n_units
+        yi = [y - self.first_year for y in spec.emission_years]
+        unabated = self.draw.emissions()[:, yi, :]
+        final = np.empty_like(unabated)
+        for j, (year, idx) in enumerate(zip(spec.emission_years, yi, strict=True)):
+            inputs = AllocationInputs.from_draw(
+                self.draw, year, index=idx, parameters=spec.allocation_params
+            )
+            final[:, j, :] = allocate(spec.allocation_rule, inputs)
+        # what units expect before verification: reference activity, same rule
+        expected = np.zeros((r, n))
+        for year in spec.emission_years:
+            ref = AllocationInputs.from_units(self.units, year, parameters=spec.allocation_params)
+            expected += allocate(spec.allocation_rule, ref)[None, :]
+        t_alloc = self._t(spec.pre_allocation_date)
+        return _PeriodState(
+            spec=spec,
+            years=list(spec.emission_years),
+            year_index=yi,
+            t_start=t_alloc,
+            t_allocate=t_alloc + _T_ALLOCATE,
+            t_verify=self._t(spec.verification_date) + _T_VERIFY,
+            t_deadline=self._t(spec.deadline) + _T_DEADLINE,
+            t_stages=[self._t(s.date) + _T_DEADLINE for s in spec.stages],
+            prior_obligation=np.zeros((r, n)),
+            expected_allocation=expected,
+            final_allocation=np.floor(final),
+            unabated=unabated,
+            allocated=np.zeros((r, n)),
+            verified=np.zeros((r, n), np.int64),
+            obligation=np.zeros((r, n), np.int64),
+            surrendered=np.zeros((r, n), np.int64),
+            offsets_surrendered=np.zeros((r, n), np.int64),
+            bought=np.zeros((r, n)),
+            sold=np.zeros((r, n)),
+        )
+
+    # ------------------------------------------------------------------ period events
+    def _pre_allocate(self, p: _PeriodState) -> None:
+        sc = self.scenario
+        r, n = self.n_replicates, self.units.n_units
+        # abatement decided at the announcement, at the expected price then
+        if sc.behaviour.abatement:
+            price = self.expected_price[:, None]
+            abated = np.stack(
+                [
+                    abatement_at_price(price, self.mac, emissions=p.unabated[:, j, :])
+                    for j in range(len(p.years))
+                ],
+                axis=1,
+            )
+            cost = np.stack(
+                [
+                    abatement_cost(abated[:, j, :], self.mac, emissions=p.unabated[:, j, :])
+                    for j in range(len(p.years))
+                ],
+                axis=1,
+            )
+        else:
+            abated = np.zeros_like(p.unabated)
+            cost = np.zeros_like(p.unabated)
+        p.abated, p.abatement_cost = abated, cost
+        noise = np.exp(
+            sc.behaviour.forecast_sigma * self.rng.standard_normal((r, n))
+            - 0.5 * sc.behaviour.forecast_sigma**2
+        )
+        p.prior_obligation = self.unit_size[None, :] * len(p.years) * noise
+        for j, year in enumerate(p.years):
+            basis = p.expected_allocation / len(p.years)
+            pre = pre_allocation(basis, p.spec.pre_allocation_share).astype(np.int64)
+            self.ledger.allocate(year, pre, issue=True)
+            p.allocated += pre
+            del j
+
+    def _verify(self, p: _PeriodState) -> None:
+        emissions = (p.unabated - p.abated).sum(axis=1)
+        p.verified = np.rint(emissions).astype(np.int64)
+        final_total = p.final_allocation.sum(axis=1)
+        for j, year in enumerate(p.years):
+            pre_j = np.floor(
+                pre_allocation(p.expected_allocation / len(p.years), p.spec.pre_allocation_share)
+            )
+            delta = (p.final_allocation[:, j, :] - pre_j).astype(np.int64)
+            if (delta > 0).any():
+                self.ledger.allocate(year, np.maximum(delta, 0), issue=True)
+            if (delta < 0).any():
+                self.ledger.claw_back(year, np.maximum(-delta, 0))
+        p.allocated = final_total.copy()
+        ob = obligation(
+            p.verified,
+            final_total.astype(np.int64),
+            is_gas=self.is_gas,
+            gap_cap_share=p.spec.gap_cap_share,
+            gas_exemption=p.spec.gas_exemption,
+        )
+        if (ob.top_up > 0).any():
+            self.ledger.allocate(p.last_year, ob.top_up, issue=True)
+            p.allocated += ob.top_up
+        p.obligation = ob.obligation.astype(np.int64)
+        p.verified_known = True
+        if p.spec.stages:
+            shares = [s.share for s in p.spec.stages] + [1.0]
+            shares = list(np.maximum.accumulate(shares))
+            # units with the largest remaining gap surrender last
+            key = (p.obligation - self.ledger.valid_holdings(p.last_year)).astype(np.float64)
+            p.stage_of_unit = deadline_stages(shares, key=key)
+
+    def _surrender(self, p: _PeriodState, due: npt.NDArray[np.bool_], final: bool) -> None:
+        remaining = np.where(due, p.obligation - p.surrendered - p.offsets_surrendered, 0)
+        remaining = np.maximum(remaining, 0)
+        cap_total = np.floor(p.spec.offset_limit_share * p.obligation).astype(np.int64)
+        cap_left = np.maximum(cap_total - p.offsets_surrendered, 0)
+        res = apply_surrender(
+            self.ledger,
+            remaining,
+            p.last_year,
+            offset_limit_share=p.spec.offset_limit_share,
+            offset_cap=np.where(due, cap_left, 0),
+            offset_first=True,
+        )
+        p.surrendered += res.allowances
+        p.offsets_surrendered += res.offsets.sum(axis=-1)
+        if final:
+            self._close_period(p)
+
+    def _close_period(self, p: _PeriodState) -> None:
+        shortfall = np.maximum(p.obligation - p.surrendered - p.offsets_surrendered, 0)
+        regime = self._penalty_regime(p.spec.deadline)
+        market_price = None
+        if regime.regime == "china_2024_interim":
+            upto = self.session_index + 1
+            try:
+                market_price = reference_price(
+                    self.days[:upto].values,
+                    self.market["price"][:, :upto],
+                    pd.Timestamp(p.spec.deadline),
+                )
+            except ValueError:
+                market_price = self.last_close.copy()
+            market_price = np.broadcast_to(np.asarray(market_price)[..., None], shortfall.shape)
+        outcome = assess_penalty(
+            regime.regime, shortfall, market_price=market_price, **regime.params
+        )
+        next_vintage = p.last_year + 1
+        enforce(self.ledger, outcome, deduction_vintage=next_vintage)
+        banked = self.ledger.valid_holdings(p.last_year)
+        total_abated = p.abated.sum(axis=1)
+        pollutants = _avoided(total_abated, self.units)
+        p.rows = {
+            "allocated": p.allocated.copy(),
+            "emissions": p.verified.astype(np.float64),
+            "abated": total_abated,
+            "abatement_cost": p.abatement_cost.sum(axis=1),
+            "surrendered": p.surrendered.astype(np.float64),
+            "offsets_surrendered": p.offsets_surrendered.astype(np.float64),
+            "shortfall": shortfall.astype(np.float64),
+            "penalty": np.asarray(outcome.fine, np.float64),
+            "bought": p.bought.copy(),
+            "sold": p.sold.copy(),
+            "banked": banked.astype(np.float64),
+            "so2_avoided": pollutants[..., 0],
+            "nox_avoided": pollutants[..., 1],
+            "pm_avoided": pollutants[..., 2],
+        }
+        p.done = True
+
+    def _penalty_regime(self, deadline: dt.date) -> Any:
+        chosen = None
+        for change in sorted(self.scenario.penalties, key=lambda c: c.start):
+            if change.start <= deadline:
+                chosen = change
+        if chosen is None:
+            raise ValueError(
+                f"penalties: no regime in force at the deadline {deadline}; "
+                "add one with an earlier start"
+            )
+        return chosen
+
+    def _period_process(self, env: simpy.Environment, p: _PeriodState) -> Any:
+        yield env.timeout(p.t_allocate - env.now)
+        self._pre_allocate(p)
+        self._after_event("pre-allocation")
+        yield env.timeout(max(p.t_verify - env.now, 0.0))
+        self._verify(p)
+        self._after_event("verification")
+        for s, t_stage in enumerate(p.t_stages):
+            yield env.timeout(max(t_stage - env.now, 0.0))
+            assert p.stage_of_unit is not None
+            self._surrender(p, p.stage_of_unit <= s, final=False)
+            self._after_event("stage deadline")
+        yield env.timeout(max(p.t_deadline - env.now, 0.0))
+        self._surrender(p, np.ones(p.obligation.shape, bool), final=True)
+        self._after_event("deadline")
+
+    # ------------------------------------------------------------------ trading
+    def _current_period(self, t: float) -> _PeriodState | None:
+        for p in self.periods:
+            if not p.done and t <= p.t_deadline:
+                return p
+        return None
+
+    def _view(self, t: float, p: _PeriodState | None) -> MarketView:
+        r, n = self.n_replicates, self.units.n_units
+        sessions_total = len(self.days)
+        if p is None:
+            holdings = np.zeros((r, n))
+            need = np.zeros((r, n))
+            to_deadline, in_cycle, certainty = sessions_total, sessions_total, 1.0
+        else:
+            holdings = self.ledger.valid_holdings(p.last_year).astype(np.float64)
+            c = p.certainty(t)
+            if p.verified_known:
+                ob = (p.obligation - p.surrendered - p.offsets_surrendered).astype(np.float64)
+                future_alloc = np.zeros((r, n))
+            else:
+                actual = (p.unabated - p.abated).sum(axis=1) if p.abated.size else p.unabated.sum(1)
+                ob = (1.0 - c) * p.prior_obligation + c * actual
+                expected_final = (1.0 - c) * p.expected_allocation + c * p.final_allocation.sum(1)
+                future_alloc = np.maximum(expected_final - p.allocated, 0.0)
+            offsets_held = self.ledger.offsets.sum(axis=2).astype(np.float64)
+            offset_use = np.minimum(offsets_held, p.spec.offset_limit_share * np.maximum(ob, 0))
+            need = np.maximum(ob - offset_use, 0.0) - future_alloc
+            deadline_t = min([*(s for s in p.t_stages if s >= t), p.t_deadline])
+            to_deadline = int(
+                np.searchsorted(self._session_times, deadline_t) - 1 - self.session_index
+            )
+            in_cycle = max(
+                int(
+                    np.searchsorted(self._session_times, deadline_t)
+                    - np.searchsorted(self._session_times, p.t_start)
+                ),
+                1,
+            )
+            certainty = c
+        return MarketView(
+            session=self.session_index,
+            sessions_to_deadline=max(to_deadline, 0),
+            sessions_in_cycle=in_cycle,
+            last_close=self.last_close.copy(),
+            expected_price=self.expected_price.copy(),
+            holdings=holdings,
+            expected_obligation=need + holdings,
+            obligation_certainty=certainty,
+            unit_size=self.unit_size,
+            block_threshold=self.scenario.trading.block_min_size,
+        )
+
+    def _route(self, orders: Orders, view: MarketView) -> Orders:
+        """Apply exchange rules: sells within holdings, segment sizes, band repricing."""
+        tr = self.scenario.trading
+        r, n = self.n_replicates, self.units.n_units
+        qty = orders.qty.copy()
+        sells = ~orders.is_buy
+        if sells.any():
+            offered = np.zeros((r, n))
+            np.add.at(offered, (orders.replicate[sells], orders.unit[sells]), qty[sells])
+            scale = np.divide(
+                view.holdings, offered, out=np.ones((r, n)), where=offered > view.holdings
+            )
+            qty[sells] = np.floor(qty[sells] * scale[orders.replicate[sells], orders.unit[sells]])
+        segment = orders.segment.copy()
+        segment[(segment == BLOCK) & (qty < tr.block_min_size)] = LISTED
+        listed = segment == LISTED
+        qty[listed] = np.minimum(qty[listed], np.ceil(tr.listed_max_size) - 1.0)
+        keep = qty >= 1.0
+        return Orders(
+            replicate=orders.replicate[keep],
+            unit=orders.unit[keep],
+            is_buy=orders.is_buy[keep],
+            price=orders.price[keep],
+            qty=qty[keep],
+            segment=segment[keep],
+        )
+
+    def _session(self, t: float, i: int) -> None:
+        sc = self.scenario
+        tr = sc.trading
+        r, n = self.n_replicates, self.units.n_units
+        self.session_index = i
+        p = self._current_period(t)
+        view = self._view(t, p)
+        orders = Orders.concat([s.orders(view, self.rng) for s in self.strategies])
+        orders = self._route(orders, view)
+
+        lo_l, hi_l = _bands(self.last_close, tr.listed_band, tr.tick)
+        lo_b, hi_b = _bands(self.last_close, tr.block_band, tr.tick)
+        if sc.policy.price_floor is not None:
+            lo_l = np.maximum(lo_l, sc.policy.price_floor)
+            lo_b = np.maximum(lo_b, sc.policy.price_floor)
+        if sc.policy.price_ceiling is not None:
+            hi_l = np.minimum(hi_l, sc.policy.price_ceiling)
+            hi_b = np.minimum(hi_b, sc.policy.price_ceiling)
+        lo = np.concatenate([lo_l, lo_b])
+        hi = np.concatenate([hi_l, hi_b])
+        market = orders.replicate + r * (orders.segment == BLOCK)
+        # marketable repricing: a buyer willing to pay more than the band's top bids the
+        # top; a seller willing to take less than the bottom offers at the bottom
+        price = orders.price.copy()
+        price = np.where(
+            orders.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market])
+        )
+        res = call_auction_batch(
+            market,
+            orders.is_buy,
+            price,
+            orders.qty,
+            n_markets=2 * r,
+            tick=tr.tick,
+            reference_price=np.concatenate([self.last_close, self.last_close]),
+            price_band=(lo, hi),
+            band_mode="reject",
+        )
+        fill = res.fill
+        if self.check_invariants:
+            self._check_fills(orders, fill, res.price, lo, hi)
+        vol_l, vol_b = res.volume[:r], res.volume[r:]
+        px_l, px_b = res.price[:r], res.price[r:]
+        # settle each segment at its uniform price
+        for seg_code, px in ((LISTED, px_l), (BLOCK, px_b)):
+            in_seg = orders.segment == seg_code
+            if not (fill[in_seg] > 0).any():
+                continue
+            buy = np.zeros((r, n), np.int64)
+            sell = np.zeros((r, n), np.int64)
+            b = in_seg & orders.is_buy
+            s = in_seg & ~orders.is_buy
+            np.add.at(buy, (orders.replicate[b], orders.unit[b]), fill[b].astype(np.int64))
+            np.add.at(sell, (orders.replicate[s], orders.unit[s]), fill[s].astype(np.int64))
+            self.ledger.settle_trades(buy, sell, np.nan_to_num(px, nan=0.0))
+            if p is not None:
+                p.bought += buy
+                p.sold += sell
+        turnover_l = np.nan_to_num(px_l * vol_l)
+        turnover_b = np.nan_to_num(px_b * vol_b)
+        volume = vol_l + vol_b
+        turnover = turnover_l + turnover_b
+        close = np.where(vol_l > 0, px_l, self.last_close)
+        m = self.market
+        m["price"][:, i] = close
+        m["vwap"][:, i] = np.divide(turnover, volume, out=np.full(r, np.nan), where=volume > 0)
+        m["volume"][:, i] = volume
+        m["turnover"][:, i] = turnover
+        m["listed_volume"][:, i] = vol_l
+        m["block_volume"][:, i] = vol_b
+        m["band_low"][:, i] = lo_l
+        m["band_high"][:, i] = hi_l
+        if self.record_trades:
+            self._record_trades(i, orders, fill, res.price)
+        self.last_close = close
+        w = sc.behaviour.expectation_weight
+        self.expected_price = (1.0 - w) * self.expected_price + w * close
+        if self.offsets_open and p is not None and i % sc.offsets.session_interval == 0:
+            self._offset_session(i, p, view)
+        self._after_event("session")
+
+    def _offset_session(self, i: int, p: _PeriodState, view: MarketView) -> None:
+        """Clear the offset market: units' eligible demand against project owners' stock."""
+        off = self.scenario.offsets
+        r, n = self.n_replicates, self.units.n_units
+        ob = np.maximum(view.expected_obligation, 0.0)
+        cap = np.floor(p.spec.offset_limit_share * ob)
+        held = self.ledger.offsets[:, :, 0].astype(np.float64) + p.offsets_surrendered
+        bid_qty = np.maximum(cap - held, 0.0)
+        bid_price = (
+            self.expected_price[:, None]
+            * (1.0 - off.discount)
+            * np.exp(0.05 * self.rng.standard_normal((r, n)))
+        )
+        stock = self.ledger.project_offsets[:, 0].astype(np.float64)
+        lot = np.floor(stock / _OFFSET_LOTS)
+        ask_qty = np.repeat(lot[:, None], _OFFSET_LOTS, axis=1)
+        ask_qty[:, -1] += stock - lot * _OFFSET_LOTS
+        if self.offer_noise is None:
+            self.offer_noise = np.exp(
+                off.supply_cost_sigma * self.rng.standard_normal((r, _OFFSET_LOTS))
+            )
+        ask_price = off.supply_cost * self.offer_noise
+        bids = bid_qty >= 1.0
+        rb, ub = np.nonzero(bids)
+        ra, la = np.nonzero(ask_qty >= 1.0)
+        if len(rb) == 0 or len(ra) == 0:
+            return
+        res = call_auction_batch(
+            np.concatenate([rb, ra]),
+            np.concatenate([np.ones(len(rb), bool), np.zeros(len(ra), bool)]),
+            np.concatenate([bid_price[rb, ub], ask_price[ra, la]]),
+            np.concatenate([bid_qty[rb, ub], ask_qty[ra, la]]),
+            n_markets=r,
+            tick=self.scenario.trading.tick,
+        )
+        got = np.zeros((r, n), np.int64)
+        np.add.at(got, (rb, ub), res.fill[: len(rb)].astype(np.int64))
+        if got.sum() == 0:
+            return
+        self.ledger.transfer_offsets(OFFSET_CLASS, got, np.nan_to_num(res.price, nan=0.0))
+        self.market["offset_price"][:, i] = res.price
+        self.market["offset_volume"][:, i] = res.volume
+
+    def _open_offsets(self) -> None:
+        off = self.scenario.offsets
+        r = self.n_replicates
+        if off.legacy_stock > 0:
+            self.ledger.issue_offsets(OFFSET_CLASS, np.full(r, int(off.legacy_stock), np.int64))
+        self.offsets_open = True
+
+    def _record_trades(self, i: int, orders: Orders, fill: FloatArray, price: FloatArray) -> None:
+        done = fill > 0
+        r = self.n_replicates
+        market = orders.replicate + r * (orders.segment == BLOCK)
+        self.trades.append(
+            pd.DataFrame(
+                {
+                    "replicate": orders.replicate[done] + self.first_replicate,
+                    "date": self.days[i],
+                    "unit": self.units.names[orders.unit[done]],
+                    "side": np.where(orders.is_buy[done], "buy", "sell"),
+                    "segment": np.where(orders.segment[done] == BLOCK, "block", "listed"),
+                    "limit_price": orders.price[done],
+                    "price": price[market[done]],
+                    "qty": fill[done],
+                }
+            )
+        )
+
+    def _trading_process(self, env: simpy.Environment) -> Any:
+        iterator: Any = enumerate(self._session_times)
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(iterator, total=len(self._session_times), desc="sessions", unit="day")
+        for i, t in iterator:
+            yield env.timeout(t - env.now)
+            self._session(t, i)
+
+    def _offset_process(self, env: simpy.Environment) -> Any:
+        off = self.scenario.offsets
+        t = self._t(off.available_from) if off.available_from is not None else 0.0
+        yield env.timeout(t + _T_ALLOCATE)
+        self._open_offsets()
+
+    # ------------------------------------------------------------------ invariants
+    def _after_event(self, what: str) -> None:
+        if not self.check_invariants:
+            return
+        try:
+            self.ledger.check()
+        except Exception as exc:  # re-raise with context
+            raise InvariantError(f"ledger check failed after {what}: {exc}") from exc
+        for p in self.periods:
+            if p.obligation.size and p.verified_known:
+                cap = np.floor(p.spec.offset_limit_share * p.obligation)
+                if (p.offsets_surrendered > cap + 1e-9).any():
+                    raise InvariantError(f"offsets above the cap in period {p.spec.name!r}")
+
+    def _check_fills(
+        self, orders: Orders, fill: FloatArray, price: FloatArray, lo: FloatArray, hi: FloatArray
+    ) -> None:
+        if (fill < 0).any() or (fill > orders.qty + 1e-9).any():
+            raise InvariantError("a fill lies outside [0, order quantity]")
+        traded = ~np.isnan(price)
+        tol = self.scenario.trading.tick * 1e-6
+        if ((price[traded] < lo[traded] - tol) | (price[traded] > hi[traded] + tol)).any():
+            raise InvariantError("a clearing price lies outside its band")
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> Result:
+        """Run the whole schedule once and return the :class:`Result`."""
+        if self._ran:
+            raise RuntimeError("a Simulation runs once; create a new one to run again")
+        self._ran = True
+        self._setup()
+        env = simpy.Environment()
+        self._session_times = np.array(
+            [float((d - self.start).days) + _T_SESSION for d in self.days]
+        )
+        if self.scenario.offsets.enabled:
+            env.process(self._offset_process(env))
+        for p in self.periods:
+            env.process(self._period_process(env, p))
+        env.process(self._trading_process(env))
+        horizon = max([self._session_times[-1], *(p.t_deadline for p in self.periods)]) + 1.0
+        env.run(until=horizon)
+        return self._result()
+
+    def _result(self) -> Result:
+        r = self.n_replicates
+        reps = range(self.first_replicate, self.first_replicate + r)
+        idx = pd.MultiIndex.from_product([reps, self.days], names=["replicate", "date"])
+        market = pd.DataFrame({k: v.reshape(-1) for k, v in self.market.items()}, index=idx)
+        frames = []
+        sectors = self.units.sector_labels()
+        for p in self.periods:
+            if not p.done:
+                continue
+            uidx = pd.MultiIndex.from_product(
+                [reps, self.units.names, [p.last_year]], names=["replicate", "unit", "year"]
+            )
+            data: dict[str, Any] = {"sector": np.tile(sectors, r)}
+            data.update({k: np.asarray(v, np.float64).reshape(-1) for k, v in p.rows.items()})
+            frames.append(pd.DataFrame(data, index=uidx))
+        if frames:
+            units = pd.concat(frames).sort_index(level=["replicate", "year"], sort_remaining=False)
+        else:
+            units = pd.DataFrame(
+                index=pd.MultiIndex.from_arrays([[], [], []], names=["replicate", "unit", "year"])
+            )
+        trades = None
+        if self.record_trades:
+            trades = (
+                pd.concat(self.trades, ignore_index=True)
+                if self.trades
+                else pd.DataFrame(
+                    columns=[
+                        "replicate",
+                        "date",
+                        "unit",
+                        "side",
+                        "segment",
+                        "limit_price",
+                        "price",
+                        "qty",
+                    ]
+                )
+            )
+        provenance = {
+            "carbonsim_version": __version__,
+            "scenario": self.scenario.name,
+            "scenario_hash": self.scenario.content_hash(),
+            "seed": self.seed if isinstance(self.seed, (int, type(None))) else str(self.seed),
+            "replicates": r,
+            "first_replicate": self.first_replicate,
+            "units": self.units.n_units,
+        }
+        return Result(market=market, units=units, trades=trades, provenance=provenance)
+
+
+def simulate(
+    scenario: Scenario | str,
+    *,
+    seed: SeedLike = 0,
+    replicates: int = 1,
+    first_replicate: int = 0,
+    record_trades: bool = False,
+    check_invariants: bool = False,
+    progress: bool = False,
+) -> Result:
+    """Run a scenario and return its :class:`~carbonsim.results.Result`.
+
+    Parameters
+    ----------
+    scenario : Scenario or str
+        A scenario, a built-in scenario name or the path of a TOML file.
+    seed : int or SeedSequence
+        Root seed. The same seed gives bit-identical results.
+    replicates : int
+        Monte Carlo replicates advanced in lockstep (one batched clearing call per session).
+    first_replicate : int
+        Number of the first replicate computed (see :class:`Simulation`).
+    record_trades, check_invariants, progress : bool
+        See :class:`Simulation`.
+
+    Examples
+    --------
+    >>> import carbonsim as cs
+    >>> res = cs.simulate("china-national-tiny", seed=0)
+    >>> res.market.index.names
+    FrozenList(['replicate', 'date'])
+    """
+    if not isinstance(scenario, Scenario):
+        from carbonsim.scenario.loader import load_scenario
+
+        scenario = load_scenario(scenario)
+    sim = Simulation(
+        scenario,
+        seed=seed,
+        replicates=replicates,
+        first_replicate=first_replicate,
+        record_trades=record_trades,
+        check_invariants=check_invariants,
+        progress=progress,
+    )
+    return sim.run()

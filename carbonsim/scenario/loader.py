@@ -1,0 +1,226 @@
+"""Load scenarios from TOML files or built-in names, and apply dotted-path overrides.
+
+Scenario files are data only: loading parses TOML (never executes code), refuses files
+larger than :data:`MAX_FILE_BYTES` or nested deeper than :data:`MAX_DEPTH`, and validates
+against :mod:`carbonsim.scenario.schema`. Every problem is reported at once, each with its
+field path and offending value, in a :class:`ScenarioError`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from carbonsim.scenario.schema import Scenario
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "ScenarioError",
+    "list_scenarios",
+    "load_scenario",
+    "parse_override",
+    "scenario_from_dict",
+    "with_overrides",
+]
+
+#: Largest scenario file accepted, bytes.
+MAX_FILE_BYTES = 1_000_000
+#: Deepest nesting of tables and arrays accepted.
+MAX_DEPTH = 12
+
+_BUILTIN_PACKAGE = "carbonsim.scenario.builtin"
+
+
+class ScenarioError(ValueError):
+    """A scenario could not be loaded; ``problems`` lists (field path, message, value)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str, Any]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"invalid scenario {source}: {len(problems)} problem(s)"]
+        for path, msg, value in problems:
+            shown = "" if value is _MISSING else f" (got {_short(value)})"
+            lines.append(f"  - {path or '<root>'}: {msg}{shown}")
+        super().__init__("\n".join(lines))
+
+
+_MISSING = object()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _depth(obj: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(obj, Mapping):
+        return max([_depth(v, level + 1) for v in obj.values()], default=level + 1)
+    if isinstance(obj, list):
+        return max([_depth(v, level + 1) for v in obj], default=level + 1)
+    return level
+
+
+def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
+    """Validate a mapping as a :class:`Scenario`; raise :class:`ScenarioError` listing problems."""
+    if not isinstance(data, Mapping):
+        raise ScenarioError(source, [("", "a scenario must be a table of fields", data)])
+    if _depth(data) > MAX_DEPTH:
+        raise ScenarioError(source, [("", f"nested deeper than {MAX_DEPTH} levels", _MISSING)])
+    try:
+        return Scenario.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = ".".join(str(p) for p in err["loc"])
+            value = err.get("input", _MISSING)
+            if err["type"] == "missing":
+                value = _MISSING
+            problems.append((path, err["msg"], value))
+        raise ScenarioError(source, problems) from None
+
+
+def _builtin_files() -> dict[str, Any]:
+    root = resources.files(_BUILTIN_PACKAGE)
+    return {
+        entry.name.removesuffix(".toml"): entry
+        for entry in root.iterdir()
+        if entry.name.endswith(".toml")
+    }
+
+
+def list_scenarios() -> list[str]:
+    """Names of the built-in scenarios, sorted."""
+    return sorted(_builtin_files())
+
+
+def _read_toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, [("", f"TOML syntax error: {exc}", _MISSING)]) from None
+
+
+def load_scenario(name_or_path: str | Path) -> Scenario:
+    """Load a built-in scenario by name, or a scenario TOML file by path.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A name from :func:`list_scenarios` or the path of a ``.toml`` file.
+
+    Raises
+    ------
+    ScenarioError
+        If the file is too large, not valid TOML, or fails validation (every problem listed).
+    FileNotFoundError
+        If it is neither a built-in name nor an existing file; the message lists the names.
+    """
+    builtin = _builtin_files()
+    key = str(name_or_path)
+    if key in builtin and not Path(key).exists():
+        text = builtin[key].read_text(encoding="utf-8")
+        return scenario_from_dict(_read_toml(text, key), key)
+    path = Path(name_or_path)
+    if not path.is_file():
+        names = ", ".join(sorted(builtin)) or "(none)"
+        raise FileNotFoundError(
+            f"no built-in scenario or file named {key!r}; built-in scenarios are: {names}"
+        )
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError(
+            str(path), [("", f"file is {size} bytes, larger than {MAX_FILE_BYTES}", _MISSING)]
+        )
+    return scenario_from_dict(_read_toml(path.read_text(encoding="utf-8"), str(path)), str(path))
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``"path.to.field=value"``; the value is read as a TOML value when it can be.
+
+    >>> parse_override("offsets.legacy_stock=3.2e7")
+    ('offsets.legacy_stock', 32000000.0)
+    >>> parse_override("time.calendar=business")
+    ('time.calendar', 'business')
+    """
+    if "=" not in text:
+        raise ValueError(f"override must look like path.to.field=value, got {text!r}")
+    path, raw = text.split("=", 1)
+    path = path.strip()
+    if not path:
+        raise ValueError(f"override has an empty field path: {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def _set_path(data: Any, parts: list[str], value: Any, full: str) -> None:
+    head, rest = parts[0], parts[1:]
+    if isinstance(data, list):
+        try:
+            index = int(head)
+            target = data[index]
+        except (ValueError, IndexError):
+            raise ValueError(
+                f"override {full!r}: {head!r} is not an index of a list of {len(data)}"
+            ) from None
+        if not rest:
+            data[index] = value
+            return
+        _set_path(target, rest, value, full)
+        return
+    if not isinstance(data, dict):
+        raise ValueError(f"override {full!r}: cannot descend into a {type(data).__name__}")
+    if not rest:
+        data[head] = value
+        return
+    if head not in data:
+        raise ValueError(f"override {full!r}: no field {head!r}; fields here: {sorted(data)}")
+    if data[head] is None:
+        data[head] = {}
+    _set_path(data[head], rest, value, full)
+
+
+def with_overrides(
+    scenario: Scenario, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]
+) -> Scenario:
+    """A validated copy of ``scenario`` with fields set by dotted path.
+
+    List items are addressed by index (``periods.0.offset_limit_share``); ``periods.*.x``
+    sets ``x`` in every period.
+
+    >>> from carbonsim.scenario import load_scenario
+    >>> sc = load_scenario("china-national-tiny")
+    >>> with_overrides(sc, {"periods.*.offset_limit_share": 0.0}).periods[0].offset_limit_share
+    0.0
+    """
+    items = overrides.items() if isinstance(overrides, Mapping) else overrides
+    data = scenario.model_dump(mode="json")
+    for path, value in items:
+        parts = str(path).split(".")
+        if "*" in parts:
+            star = parts.index("*")
+            container: Any = data
+            for p in parts[:star]:
+                container = container[int(p)] if isinstance(container, list) else container[p]
+            if not isinstance(container, list):
+                raise ValueError(f"override {path!r}: '*' must follow a list field")
+            for i in range(len(container)):
+                _set_path(data, [*parts[:star], str(i), *parts[star + 1 :]], value, str(path))
+        else:
+            _set_path(data, parts, value, str(path))
+    return scenario_from_dict(data, f"{scenario.name} with overrides")

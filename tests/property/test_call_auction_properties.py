@@ -1,0 +1,339 @@
+"""Invariants of the call auction, the batch clearing and the sealed-bid auction."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+from unittest import mock
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from carbonsim.clearing import (
+    NO_PRICE_TICK,
+    CallAuctionResult,
+    call_auction,
+    call_auction_batch,
+    sealed_bid_auction,
+)
+from carbonsim.clearing.reference import (
+    brute_force_call_auction,
+    brute_force_sealed_bid,
+    welfare_lp,
+)
+
+ca_module = importlib.import_module("carbonsim.clearing.call_auction")
+
+TICK = 0.01
+LO_T, HI_T = 4990, 5010  # prices 49.90 .. 50.10
+
+
+@dataclass(frozen=True)
+class Book:
+    bid_tick: list[int]
+    bid_qty: list[float]
+    ask_tick: list[int]
+    ask_qty: list[float]
+
+    @property
+    def bid_price(self) -> np.ndarray:
+        return np.array(self.bid_tick, dtype=float) / 100
+
+    @property
+    def ask_price(self) -> np.ndarray:
+        return np.array(self.ask_tick, dtype=float) / 100
+
+    def args(self) -> tuple[np.ndarray, list[float], np.ndarray, list[float]]:
+        return self.bid_price, self.bid_qty, self.ask_price, self.ask_qty
+
+
+def _quantities(kind: str) -> st.SearchStrategy[float]:
+    if kind == "whole":
+        return st.integers(0, 20).map(float)
+    if kind == "dyadic":  # fractional but exact in binary: sums stay exact
+        return st.integers(0, 80).map(lambda x: x / 4)
+    return st.floats(0.0, 10.0, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def books(draw: st.DrawFn, max_orders: int = 8, kind: str = "whole") -> Book:
+    nb = draw(st.integers(0, max_orders))
+    na = draw(st.integers(0, max_orders))
+    ticks = st.integers(LO_T, HI_T)
+    qty = _quantities(kind)
+    return Book(
+        draw(st.lists(ticks, min_size=nb, max_size=nb)),
+        draw(st.lists(qty, min_size=nb, max_size=nb)),
+        draw(st.lists(ticks, min_size=na, max_size=na)),
+        draw(st.lists(qty, min_size=na, max_size=na)),
+    )
+
+
+@st.composite
+def options(draw: st.DrawFn) -> dict[str, Any]:
+    out: dict[str, Any] = {"allocation": draw(st.sampled_from(["pro_rata", "price_time"]))}
+    if draw(st.booleans()):
+        out["reference_price"] = draw(st.integers(LO_T - 10, HI_T + 10)) / 100
+    if draw(st.booleans()):
+        lo = draw(st.integers(LO_T - 5, HI_T))
+        hi = draw(st.integers(lo, HI_T + 5))
+        out["price_band"] = (lo / 100, hi / 100)
+        out["band_mode"] = draw(st.sampled_from(["reject", "clip"]))
+    return out
+
+
+def _curves(book: Book, r: CallAuctionResult, opts: dict[str, Any]) -> tuple[Any, ...]:
+    """Effective ticks and quantities after the band, and V(p) on every tick."""
+    bt, at = np.array(book.bid_tick), np.array(book.ask_tick)
+    bq = np.array(book.bid_qty, dtype=float) * ~r.bid_rejected
+    aq = np.array(book.ask_qty, dtype=float) * ~r.ask_rejected
+    if "price_band" in opts:
+        lo, hi = (round(v * 100) for v in opts["price_band"])
+        bt, at = np.clip(bt, lo, hi), np.clip(at, lo, hi)
+    grid = np.arange(LO_T - 20, HI_T + 21)
+    demand = (bq[None, :] * (bt[None, :] >= grid[:, None])).sum(axis=1)
+    supply = (aq[None, :] * (at[None, :] <= grid[:, None])).sum(axis=1)
+    return bt, bq, at, aq, np.minimum(demand, supply)
+
+
+@given(books(), options())
+def test_fill_invariants(book: Book, opts: dict[str, Any]) -> None:
+    r = call_auction(*book.args(), tick=TICK, **opts)
+    bt, bq, at, aq, volume_at = _curves(book, r, opts)
+    # Volume is the maximum executable over all candidate prices.
+    assert r.volume == volume_at.max()
+    assert r.executable == (r.volume > 0)
+    # 0 <= fill <= qty; each side's fills sum to the volume (exact for whole numbers).
+    assert np.all(r.bid_fill >= 0)
+    assert np.all(r.bid_fill <= bq)
+    assert np.all(r.ask_fill >= 0)
+    assert np.all(r.ask_fill <= aq)
+    assert r.bid_fill.sum() == r.volume
+    assert r.ask_fill.sum() == r.volume
+    assert np.array_equal(r.bid_fill, np.rint(r.bid_fill))
+    if not r.executable:
+        return
+    p = r.price_tick
+    assert p is not None
+    # No order filled through its limit; strictly better orders fill in full.
+    assert np.all(bt[r.bid_fill > 0] >= p)
+    assert np.all(at[r.ask_fill > 0] <= p)
+    assert np.array_equal(r.bid_fill[bt > p], bq[bt > p])
+    assert np.array_equal(r.ask_fill[at < p], aq[at < p])
+    # Price priority: a better-priced order is never less filled, as a fraction.
+    for ticks, qty, fill, sign in ((bt, bq, r.bid_fill, 1), (at, aq, r.ask_fill, -1)):
+        live = qty > 0
+        frac = fill[live] / qty[live]
+        key = sign * ticks[live]
+        better = key[:, None] > key[None, :]
+        assert np.all((frac[:, None] >= frac[None, :]) | ~better)
+    # Imbalance is demand minus supply at the price.
+    assert r.imbalance == bq[bt >= p].sum() - aq[at <= p].sum()
+
+
+@given(books(), options())
+def test_matches_brute_force(book: Book, opts: dict[str, Any]) -> None:
+    r = call_auction(*book.args(), tick=TICK, **opts)
+    bf = brute_force_call_auction(*book.args(), tick=TICK, **opts)
+    assert r.price_tick == bf.price_tick
+    assert r.volume == bf.volume
+    assert r.bid_fill.tolist() == [float(x) for x in bf.bid_fill]
+    assert r.ask_fill.tolist() == [float(x) for x in bf.ask_fill]
+    assert r.bid_rejected.tolist() == bf.bid_rejected
+    if bf.imbalance is None:
+        assert np.isnan(r.imbalance)
+    else:
+        assert r.imbalance == bf.imbalance
+
+
+@given(books(kind="dyadic"), options())
+def test_fractional_book_matches_brute_force(book: Book, opts: dict[str, Any]) -> None:
+    r = call_auction(*book.args(), tick=TICK, **opts)
+    bf = brute_force_call_auction(*book.args(), tick=TICK, **opts)
+    assert r.price_tick == bf.price_tick
+    assert r.volume == bf.volume
+    np.testing.assert_allclose(r.bid_fill, np.array(bf.bid_fill, dtype=float), atol=1e-12)
+    np.testing.assert_allclose(r.ask_fill, np.array(bf.ask_fill, dtype=float), atol=1e-12)
+    np.testing.assert_allclose(r.bid_fill.sum(), r.volume, rtol=1e-12)
+
+
+@given(books(), options())
+def test_band_properties(book: Book, opts: dict[str, Any]) -> None:
+    r = call_auction(*book.args(), tick=TICK, **opts)
+    if "price_band" not in opts:
+        assert not r.bid_rejected.any()
+        assert not r.ask_rejected.any()
+        return
+    lo, hi = (round(v * 100) for v in opts["price_band"])
+    if r.price_tick is not None:
+        assert lo <= r.price_tick <= hi
+    outside_b = (np.array(book.bid_tick) < lo) | (np.array(book.bid_tick) > hi)
+    outside_a = (np.array(book.ask_tick) < lo) | (np.array(book.ask_tick) > hi)
+    if opts["band_mode"] == "reject":
+        assert r.bid_rejected.tolist() == outside_b.tolist()
+        assert r.ask_rejected.tolist() == outside_a.tolist()
+        assert np.all(r.bid_fill[r.bid_rejected] == 0)
+        assert np.all(r.ask_fill[r.ask_rejected] == 0)
+    else:
+        assert not r.bid_rejected.any()
+        assert not r.ask_rejected.any()
+
+
+@given(books(), st.sampled_from(["pro_rata", "price_time"]))
+def test_compressed_grid_equals_dense(book: Book, allocation: str) -> None:
+    plain = call_auction(*book.args(), tick=TICK, allocation=allocation)
+    with mock.patch.object(ca_module, "_DENSE_EXTRA_CELLS", -(10**15)):
+        forced = call_auction(*book.args(), tick=TICK, allocation=allocation)
+    assert forced.price_tick == plain.price_tick
+    assert forced.volume == plain.volume
+    assert forced.bid_fill.tobytes() == plain.bid_fill.tobytes()
+    assert forced.ask_fill.tobytes() == plain.ask_fill.tobytes()
+
+
+@given(books(), st.sampled_from(["pro_rata"]))
+def test_pro_rata_shares_are_within_one_unit(book: Book, allocation: str) -> None:
+    r = call_auction(*book.args(), tick=TICK, allocation=allocation)
+    if not r.executable:
+        return
+    bt, bq = np.array(book.bid_tick), np.array(book.bid_qty)
+    at_p = bt == r.price_tick
+    amount = r.volume - bq[bt > r.price_tick].sum()
+    total = bq[at_p].sum()
+    if total > 0:
+        exact = amount * bq[at_p] / total
+        assert np.all(np.abs(r.bid_fill[at_p] - exact) < 1.0)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> dict[str, Any]:
+    n_markets = draw(st.integers(1, 6))
+    n = draw(st.integers(0, 40))
+    kind = draw(st.sampled_from(["whole", "float"]))
+    return {
+        "market": np.array(draw(st.lists(st.integers(0, n_markets - 1), min_size=n, max_size=n))),
+        "side": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool),
+        "price": np.array(
+            draw(st.lists(st.integers(LO_T, HI_T), min_size=n, max_size=n)), dtype=float
+        )
+        / 100,
+        "qty": np.array(draw(st.lists(_quantities(kind), min_size=n, max_size=n)), dtype=float),
+        "n_markets": n_markets,
+        "reference_price": np.array(
+            draw(
+                st.lists(
+                    st.one_of(st.just(np.nan), st.integers(LO_T, HI_T).map(lambda t: t / 100)),
+                    min_size=n_markets,
+                    max_size=n_markets,
+                )
+            )
+        ),
+        "allocation": draw(st.sampled_from(["pro_rata", "price_time"])),
+        "band": draw(st.one_of(st.none(), st.integers(LO_T - 5, HI_T - 10))),
+        "band_mode": draw(st.sampled_from(["reject", "clip"])),
+    }
+
+
+@given(batches())
+def test_batch_equals_single_markets_bit_for_bit(b: dict[str, Any]) -> None:
+    n_markets = b["n_markets"]
+    band = None
+    if b["band"] is not None:
+        lo = (b["band"] + np.arange(n_markets)) / 100
+        band = (lo, lo + 0.1)
+    r = call_auction_batch(
+        b["market"],
+        b["side"],
+        b["price"],
+        b["qty"],
+        n_markets=n_markets,
+        tick=TICK,
+        reference_price=b["reference_price"],
+        allocation=b["allocation"],
+        price_band=band,
+        band_mode=b["band_mode"],
+    )
+    for m in range(n_markets):
+        bi = np.flatnonzero((b["market"] == m) & b["side"])
+        ai = np.flatnonzero((b["market"] == m) & ~b["side"])
+        ref = b["reference_price"][m]
+        s = call_auction(
+            b["price"][bi],
+            b["qty"][bi],
+            b["price"][ai],
+            b["qty"][ai],
+            tick=TICK,
+            reference_price=None if np.isnan(ref) else float(ref),
+            allocation=b["allocation"],
+            price_band=None if band is None else (band[0][m], band[1][m]),
+            band_mode=b["band_mode"],
+        )
+        assert np.float64(s.price).tobytes() == r.price[m].tobytes()
+        assert (NO_PRICE_TICK if s.price_tick is None else s.price_tick) == r.price_tick[m]
+        assert np.float64(s.volume).tobytes() == r.volume[m].tobytes()
+        assert np.float64(s.imbalance).tobytes() == r.imbalance[m].tobytes()
+        assert s.executable == r.executable[m]
+        assert s.bid_fill.tobytes() == r.fill[bi].tobytes()
+        assert s.ask_fill.tobytes() == r.fill[ai].tobytes()
+        assert s.bid_rejected.tolist() == r.rejected[bi].tolist()
+        assert s.n_bids_filled + s.n_asks_filled == r.n_filled[m]
+
+
+@settings(max_examples=25)
+@given(books(max_orders=10, kind="float"))
+def test_volume_equals_welfare_lp_volume(book: Book) -> None:
+    """In a divisible book the surplus-maximising allocation with the largest volume trades
+    exactly the maximum volume executable at one price; the auction's allocation is itself
+    surplus-maximising (filled bids are >= the price >= filled asks; every unfilled pair has
+    bid <= ask)."""
+    r = call_auction(*book.args(), tick=TICK)
+    lp = welfare_lp(*book.args(), tick=TICK)
+    scale = max(1.0, float(np.sum(book.bid_qty)))
+    assert abs(r.volume - lp.volume) <= 1e-6 * scale
+    surplus = float(
+        np.dot(r.bid_fill, np.array(book.bid_tick)) - np.dot(r.ask_fill, np.array(book.ask_tick))
+    )
+    assert abs(surplus * TICK - lp.surplus) <= 1e-6 * max(1.0, abs(lp.surplus))
+
+
+@st.composite
+def sealed_books(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(0, 10))
+    return {
+        "bid_price": np.array(draw(st.lists(st.integers(LO_T, HI_T), min_size=n, max_size=n)))
+        / 100,
+        "bid_qty": draw(st.lists(_quantities("whole"), min_size=n, max_size=n)),
+        "supply": float(draw(st.integers(0, 60))),
+        "reserve_price": draw(st.integers(LO_T - 5, HI_T + 5)) / 100,
+        "allocation": draw(st.sampled_from(["pro_rata", "price_time"])),
+    }
+
+
+@given(sealed_books())
+def test_sealed_bid_invariants(b: dict[str, Any]) -> None:
+    r = sealed_bid_auction(b["bid_price"], b["bid_qty"], tick=TICK, **_sealed_kwargs(b))
+    qty = np.array(b["bid_qty"], dtype=float)
+    assert np.all(r.fills >= 0)
+    assert np.all(r.fills <= qty)
+    assert r.fills.sum() == r.volume <= b["supply"]
+    assert r.unsold == b["supply"] - r.volume
+    assert r.n_winners == np.count_nonzero(r.fills)
+    winners = r.fills > 0
+    if winners.any():
+        assert np.all(b["bid_price"][winners] >= r.price)
+        assert r.price >= b["reserve_price"]
+    assert np.all(r.fills[r.rejected] == 0)
+    assert r.rejected.tolist() == (b["bid_price"] < b["reserve_price"] - 1e-9).tolist()
+    # Everything above the price is sold in full.
+    if r.price_tick is not None:
+        above = np.rint(b["bid_price"] * 100) > r.price_tick
+        assert np.array_equal(r.fills[above], qty[above])
+    bf = brute_force_sealed_bid(b["bid_price"], b["bid_qty"], tick=TICK, **_sealed_kwargs(b))
+    assert r.price_tick == bf.price_tick
+    assert r.volume == bf.volume
+    assert r.fills.tolist() == [float(x) for x in bf.fills]
+
+
+def _sealed_kwargs(b: dict[str, Any]) -> dict[str, Any]:
+    return {k: b[k] for k in ("supply", "reserve_price", "allocation")}
