@@ -134,13 +134,44 @@ class BatchRandom:
         j = np.arange(1, per + 1, dtype=np.uint64)[None, :]
         return _mix64(base + _GOLDEN * j).reshape(shape)
 
-    def random(self, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
-        """Uniform numbers in the open interval (0, 1), shape ``(R, ...)``."""
-        bits = self._bits(tuple(int(s) for s in shape))
+    def _bits_where(self, shape: tuple[int, ...], where: np.ndarray) -> np.ndarray:
+        if tuple(where.shape) != shape:
+            raise ValueError(f"where must have the draw's shape {shape}, got {where.shape}")
+        if len(shape) == 0 or shape[0] != self.n_replicates:
+            raise ValueError(
+                f"draw shape must start with the number of replicates {self.n_replicates}, "
+                f"got {shape}"
+            )
+        c = _mix64(np.array([self._counter], np.uint64))
+        self._counter += 1
+        r, j = np.nonzero(where.reshape(shape[0], -1))
+        base = _mix64(self._keys[r] ^ c)
+        return _mix64(base + _GOLDEN * (j.astype(np.uint64) + np.uint64(1)))
+
+    @staticmethod
+    def _uniform(bits: np.ndarray) -> npt.NDArray[np.float64]:
         return ((bits >> _S11).astype(np.float64) + 0.5) * _INV_2_53
 
-    def standard_normal(self, shape: tuple[int, ...]) -> npt.NDArray[np.float64]:
-        """Standard normal numbers (inverse-CDF transform of :meth:`random`)."""
+    def random(
+        self, shape: tuple[int, ...], where: npt.NDArray[np.bool_] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Uniform numbers in the open interval (0, 1), shape ``(R, ...)``.
+
+        With ``where`` (a boolean array of ``shape``) only the selected elements are
+        computed and returned as a 1-D array in ``np.nonzero(where)`` order; each equals the
+        element the full draw would have given, and the draw counter advances by one either
+        way, so later draws are unaffected.
+        """
+        shape = tuple(int(s) for s in shape)
+        if where is not None:
+            return self._uniform(self._bits_where(shape, np.asarray(where, bool)))
+        return self._uniform(self._bits(shape))
+
+    def standard_normal(
+        self, shape: tuple[int, ...], where: npt.NDArray[np.bool_] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Standard normal numbers (inverse-CDF transform of :meth:`random`); ``where`` as
+        in :meth:`random`."""
         from scipy.special import ndtri
 
-        return np.asarray(ndtri(self.random(shape)), dtype=np.float64)
+        return np.asarray(ndtri(self.random(shape, where)), dtype=np.float64)

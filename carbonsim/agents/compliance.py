@@ -12,9 +12,11 @@ unit's expected gap between obligation and holdings:
 where :math:`\\tau` is the number of sessions to the deadline, :math:`h_0` the ``base_rate``,
 :math:`h_1` the ``deadline_rate`` and :math:`T` the ``urgency_horizon`` (sessions). An active
 short unit bids for ``cover_share`` of its gap; an active long unit offers ``1 - bank_share``
-of its surplus. Limit prices scatter lognormally around a reference that blends the last
-close and the expected price; buyers pay a premium that grows with urgency. Orders of at
-least ``block_threshold`` tonnes go to the block segment with probability ``block_share``.
+of its surplus; the share covered rises to 1 as the deadline effect reaches 1, and on the
+last session a short unit bids for every missing tonne. Limit prices scatter lognormally
+around a reference that blends the last close and the expected price; buyers pay a
+premium that grows with urgency. Orders of at least ``block_threshold`` tonnes go to the
+block segment with probability ``block_share``.
 All of it is vectorized over replicates and units.
 """
 
@@ -107,27 +109,32 @@ class ComplianceTrader:
         active = rng.random(shape) < self.hazard(view.sessions_to_deadline)
         gap = view.gap
         short = gap > 0
-        want = np.where(
-            short,
-            self.cover_share * gap,
-            self.cover_share * (1.0 - self.bank_share) * (-gap),
-        )
+        # the share of the gap covered rises to 1 at the deadline, so gaps close fully
+        cover = self.cover_share + (1.0 - self.cover_share) * effect
+        want = np.where(short, cover * gap, cover * (1.0 - self.bank_share) * (-gap))
+        # at the deadline short units buy every missing tonne, however small
+        min_order = np.where(short & (view.sessions_to_deadline == 0), 1.0, self.min_order)
         # sellers never offer more than they hold (whole tonnes)
         want = np.where(short, want, np.minimum(want, view.holdings))
         qty = np.floor(np.maximum(want, 0.0))
-        mask = active & (qty >= max(self.min_order, 1.0))
-
+        mask = active & (qty >= np.maximum(min_order, 1.0))
+        r, u = np.nonzero(mask)
+        # only the active cells are drawn (identical to the same cells of a full draw)
+        z = rng.standard_normal(shape, where=mask)
+        to_block_u = rng.random(shape, where=mask)
         reference = (
             self.price_weight * view.last_close + (1.0 - self.price_weight) * view.expected_price
-        )[:, None]
-        z = rng.standard_normal(shape)
-        log_markup = np.where(
-            short,
-            self.spread + self.urgency_premium * effect,
-            -self.spread,
-        )
+        )[r]
+        is_buy = short[r, u]
+        log_markup = np.where(is_buy, self.spread + self.urgency_premium * effect, -self.spread)
         price = reference * np.exp(log_markup + self.price_sigma * z)
-
-        to_block = (qty >= view.block_threshold) & (rng.random(shape) < self.block_share)
-        segment = np.where(to_block, BLOCK, LISTED).astype(np.int64)
-        return Orders.from_grid(mask, short, price, qty, segment)
+        q = qty[r, u]
+        to_block = (q >= view.block_threshold) & (to_block_u < self.block_share)
+        return Orders(
+            replicate=r.astype(np.int64),
+            unit=u.astype(np.int64),
+            is_buy=is_buy,
+            price=price,
+            qty=q,
+            segment=np.where(to_block, BLOCK, LISTED).astype(np.int64),
+        )

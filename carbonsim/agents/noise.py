@@ -57,11 +57,20 @@ class NoiseTrader:
         """Random orders for this session."""
         shape = view.holdings.shape
         active = rng.random(shape) < self.activity
-        is_buy = rng.random(shape) < 0.5
-        size = view.unit_size[None, :] * self.size_share
-        qty = np.floor(size * np.exp(self.size_sigma * rng.standard_normal(shape)))
-        qty = np.where(is_buy, qty, np.minimum(qty, np.floor(view.holdings)))
-        price = view.last_close[:, None] * np.exp(self.price_sigma * rng.standard_normal(shape))
-        mask = active & (qty >= max(self.min_order, 1.0))
-        segment = np.full(shape, LISTED, dtype=np.int64)
-        return Orders.from_grid(mask, is_buy, price, qty, segment)
+        r, u = np.nonzero(active)
+        is_buy = rng.random(shape, where=active) < 0.5
+        size = view.unit_size[u] * self.size_share
+        qty = np.floor(size * np.exp(self.size_sigma * rng.standard_normal(shape, where=active)))
+        qty = np.where(is_buy, qty, np.minimum(qty, np.floor(view.holdings[r, u])))
+        price = view.last_close[r] * np.exp(
+            self.price_sigma * rng.standard_normal(shape, where=active)
+        )
+        keep = qty >= max(self.min_order, 1.0)
+        return Orders(
+            replicate=r[keep].astype(np.int64),
+            unit=u[keep].astype(np.int64),
+            is_buy=is_buy[keep],
+            price=price[keep],
+            qty=qty[keep],
+            segment=np.full(int(keep.sum()), LISTED, dtype=np.int64),
+        )

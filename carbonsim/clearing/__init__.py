@@ -1,8 +1,9 @@
 """Market-clearing kernels: pure numpy functions with no domain knowledge and no simpy.
 
 Call auctions (single market and many markets at once), uniform-price sealed-bid
-auctions, tick and price-band helpers. Pure-Python reference implementations used by the
-tests and benchmarks live in :mod:`carbonsim.clearing.reference` (not imported here).
+auctions, a continuous double-auction order book, tick and price-band helpers.
+Pure-Python reference implementations used by the tests and benchmarks live in
+:mod:`carbonsim.clearing.reference` (not imported here).
 
 >>> from carbonsim.clearing import call_auction
 >>> call_auction([50.0], [10], [49.0], [10]).volume
@@ -25,21 +26,43 @@ from carbonsim.clearing.call_auction import (
     CallAuctionResult,
     call_auction,
 )
+from carbonsim.clearing.order_book import (
+    BUY,
+    ORDER_BOOK_BACKENDS,
+    SELL,
+    BookResult,
+    BookSnapshot,
+    OrderBook,
+    OrderStates,
+    OrderStatus,
+    OrderType,
+    Trades,
+    match_stream,
+)
 from carbonsim.clearing.sealed_bid import SealedBidResult, sealed_bid_auction
 
-# --- call-auction kernels (this block: call_auction, batch, sealed_bid, _ticks) -------
-# The order-book names (carbonsim.clearing.order_book) are merged in separately.
 __all__ = [
     "ALLOCATION_RULES",
     "BAND_MODES",
+    "BUY",
     "MAX_ABS_TICK",
     "NO_PRICE_TICK",
+    "ORDER_BOOK_BACKENDS",
+    "SELL",
+    "BookResult",
+    "BookSnapshot",
     "CallAuctionBatchResult",
     "CallAuctionResult",
+    "OrderBook",
+    "OrderStates",
+    "OrderStatus",
+    "OrderType",
     "SealedBidResult",
+    "Trades",
     "band_from_reference",
     "call_auction",
     "call_auction_batch",
+    "match_stream",
     "price_to_ticks",
     "sealed_bid_auction",
     "ticks_to_price",

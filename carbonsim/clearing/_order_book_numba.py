@@ -1,24 +1,25 @@
 """Compiled matching kernel behind ``match_stream(..., backend="numba")``.
 
-Imported only when that backend is asked for; importing it needs the optional ``numba``
-package (``carbonsim[fast]``) and compiles the kernel on its first call (about a second).
+Importing this module does nothing heavy; the first call of :func:`match_ranked` imports the
+optional ``numba`` package (``carbonsim[fast]``; ``ModuleNotFoundError`` without it) and
+compiles the kernel (about two seconds, once per process).
 The rules are exactly those of :meth:`carbonsim.clearing.order_book.OrderBook._run`, which
 the tests check trade by trade. The data layout differs: limit prices arrive as ranks of the
 distinct limit ticks of the stream (so level arrays have at most ``n`` entries), each level is
 a doubly linked FIFO of order ids (``O(1)`` cancels), and the best bid and ask are pointers
-into the level arrays that move to the next non-empty level when theirs empties.
+into the level arrays that move to the next non-empty level when theirs empties (a scan over
+empty levels: short for realistic streams, ``O(L)`` in the worst case).
 """
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 __all__ = ["match_ranked"]
-
-_numba = importlib.import_module("numba")
 
 IntArray = npt.NDArray[np.int64]
 
@@ -172,7 +173,16 @@ def _match_kernel(
     return out[: 4 * nt].copy(), rem, gone, applied
 
 
-_kernel = _numba.njit(nogil=True)(_match_kernel)
+_KERNEL: Any = None  # the compiled kernel, built on first use
+
+
+def _compiled() -> Any:
+    """The kernel compiled by numba (imported and compiled on the first call)."""
+    global _KERNEL
+    if _KERNEL is None:
+        numba = importlib.import_module("numba")
+        _KERNEL = numba.njit(nogil=True)(_match_kernel)
+    return _KERNEL
 
 
 def match_ranked(
@@ -207,8 +217,13 @@ def match_ranked(
         Resting quantity and cancelled or expired quantity per row, tonnes.
     applied : ndarray of bool, shape (n,)
         Cancel rows that removed a resting order.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        When numba is not installed.
     """
-    result: tuple[IntArray, IntArray, IntArray, npt.NDArray[np.bool_]] = _kernel(
+    result: tuple[IntArray, IntArray, IntArray, npt.NDArray[np.bool_]] = _compiled()(
         np.ascontiguousarray(code, dtype=np.int8),
         np.ascontiguousarray(level, dtype=np.int64),
         np.ascontiguousarray(qty, dtype=np.int64),

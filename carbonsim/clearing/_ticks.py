@@ -120,30 +120,33 @@ def price_to_ticks(
     """
     tick = check_tick(tick)
     arr = as_float_array(name, price)
-    return _rint_ticks(name, arr, tick).astype(np.int64)
+    return _rint_ticks(name, arr, tick)
 
 
-def _rint_ticks(name: str, price: npt.NDArray[np.float64], tick: float) -> npt.NDArray[np.float64]:
-    """``np.rint(price / tick)`` as float64, with the magnitude guard (validated input)."""
+def _rint_ticks(name: str, price: npt.NDArray[np.float64], tick: float) -> npt.NDArray[np.int64]:
+    """``np.rint(price / tick)`` as int64, with the magnitude guard (validated input)."""
+    return _rint_ticks_range(name, price, tick)[0]
+
+
+def _rint_ticks_range(
+    name: str, price: npt.NDArray[np.float64], tick: float
+) -> tuple[npt.NDArray[np.int64], tuple[int, int] | None]:
+    """``np.rint(price / tick)`` as int64 and its ``(min, max)`` (``None`` when empty).
+
+    The float intermediate is released before returning, so a large call holds one int
+    array per side; the range comes from the magnitude guard's pass and saves another.
+    """
     out = np.divide(price, tick)
     np.rint(out, out=out)
-    if out.size:
-        lo, hi = float(out.min()), float(out.max())
-        if max(-lo, hi) > MAX_ABS_TICK:
-            raise ValueError(
-                f"{name} is too large for tick {tick!r}: |{name} / tick| must be <= "
-                f"2**52, got a price of {max(-lo, hi) * tick!r}"
-            )
-    return out
-
-
-def scalar_to_tick(name: str, value: float, tick: float) -> int:
-    """Validate a scalar price and convert it to the nearest tick."""
-    v = check_in_range(name, value)
-    t = np.rint(v / tick)
-    if abs(t) > MAX_ABS_TICK:
-        raise ValueError(f"{name} is too large for tick {tick!r}, got {v!r}")
-    return int(t)
+    if not out.size:
+        return out.astype(np.int64), None
+    lo, hi = float(out.min()), float(out.max())
+    if max(-lo, hi) > MAX_ABS_TICK:
+        raise ValueError(
+            f"{name} is too large for tick {tick!r}: |{name} / tick| must be <= "
+            f"2**52, got a price of {max(-lo, hi) * tick!r}"
+        )
+    return out.astype(np.int64), (int(lo), int(hi))
 
 
 def snap_up(value: npt.ArrayLike, tick: float) -> npt.NDArray[np.int64]:
@@ -213,8 +216,9 @@ def band_from_reference(
 ) -> tuple[float, float]:
     """Price band ``reference * (1 -/+ fraction)`` snapped inward to the tick grid.
 
-    Serves the exchange price limits, e.g. ``+/-10 %`` of the previous close for listed
-    trading and ``+/-30 %`` for block trading. Pass the result as ``price_band``.
+    Serves the exchange price limits (``ets-rules.md``, "Trading (Shanghai Environment and
+    Energy Exchange)": ``+/-10 %`` of the previous close for listed agreements, ``+/-30 %``
+    for block agreements). Pass the result as ``price_band``.
 
     Parameters
     ----------

@@ -234,14 +234,13 @@ def call_auction_batch(
             n_filled=_readonly(np.zeros(0, dtype=np.int64)),
             tick=tick,
         )
-    tick_i = ticks.astype(np.int64)
     bid_idx = np.flatnonzero(is_bid)
     ask_idx = np.flatnonzero(~is_bid)
     out = clear_markets(
-        tick_i[bid_idx],
+        ticks[bid_idx],
         q[bid_idx],
         mkt[bid_idx],
-        tick_i[ask_idx],
+        ticks[ask_idx],
         q[ask_idx],
         mkt[ask_idx],
         n_markets=n_markets,

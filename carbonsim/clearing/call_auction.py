@@ -13,8 +13,11 @@ volume) with documented deterministic tie-breaks:
    constant and maximal (so this is a refinement of rule 1, never a trade-off against it).
 3. **Minimum** ``|imbalance|`` with ``imbalance(p) = D(p) - S(p)``.
 4. **Closest to the reference price**, distance measured in whole ticks.
-5. **Lower median** of the ticks still tied (for a contiguous interval: its midpoint,
-   rounded down); with a reference price this is the lower of the two equidistant ticks.
+5. **Lower median** of the ticks still tied: for an interval of ticks, its midpoint rounded
+   down (the SSE rule takes the midpoint; the SZSE rule takes the price nearest the
+   previous close, which is rule 4 with ``reference_price`` = previous close). With a
+   reference price at most two ticks can remain (equidistant on either side) and the lower
+   one is taken.
 
 Every tick of the grid is a candidate, including ticks that hold no order. The result
 never depends on the grid extent, so the dense grid and the compressed grid (below) give
@@ -36,6 +39,10 @@ Many markets are cleared at once by laying their grids end to end (see
 :func:`carbonsim.clearing.call_auction_batch`); cumulative sums restart at every market and
 are computed in the same order as for a market alone, so a batch reproduces single-market
 clearing bit for bit, also for fractional quantities.
+
+Sources: ``ets-rules.md``, "Trading (Shanghai Environment and Energy Exchange)": tick 0.01
+yuan, quantity step 1 t, price bands of +/-10 % (listed) and +/-30 % (block) of the previous
+close. The kernel itself is generic: any tick, any band, any quantities.
 
 Quantities
 ----------
@@ -60,7 +67,7 @@ from carbonsim._registry import Registry
 from carbonsim._validation import as_float_array, check_in_range, check_same_length
 from carbonsim.clearing._ticks import (
     MAX_ABS_TICK,
-    _rint_ticks,
+    _rint_ticks_range,
     band_ticks,
     check_tick,
     ticks_to_price,
@@ -264,12 +271,12 @@ def check_band_mode(band_mode: str) -> str:
 
 
 def apply_band(
-    ticks: FloatArray,
+    ticks: IntArray,
     qty: FloatArray,
     lo_t: IntArray | int,
     hi_t: IntArray | int,
     band_mode: str,
-) -> tuple[FloatArray, FloatArray, BoolArray]:
+) -> tuple[IntArray, FloatArray, BoolArray]:
     """Apply a price band to orders: returns ``(ticks, effective qty, rejected)``.
 
     ``"reject"``: orders outside ``[lo_t, hi_t]`` get quantity 0 and are flagged (their tick
@@ -458,15 +465,21 @@ def clear_markets(
     rule: AllocationRule,
     force_compressed: bool = False,
     overwrite_ticks: bool = False,
+    tick_range: tuple[int, int] | None = None,
 ) -> _Cleared:
     """Clear ``n_markets`` call auctions on their tick grids (validated integer input).
 
     ``bid_market``/``ask_market`` ``None`` means a single market. ``fallback_tick`` is the
     price reported where no trade happens (used where ``has_ref``). ``overwrite_ticks``
     allows the tick arrays to be reused as scratch space (the caller owns fresh copies).
+    ``tick_range`` is the known ``(min, max)`` tick of a single market's orders.
     """
     n_orders = bid_tick.size + ask_tick.size
-    mn, mx, nonempty = _market_ranges(bid_tick, bid_market, ask_tick, ask_market, n_markets)
+    if tick_range is not None and bid_market is None:
+        mn, mx = np.array([tick_range[0]]), np.array([tick_range[1]])
+        nonempty = np.ones(1, dtype=bool)
+    else:
+        mn, mx, nonempty = _market_ranges(bid_tick, bid_market, ask_tick, ask_market, n_markets)
     n_dense = float(np.sum(np.where(nonempty, (mx - mn + 1).astype(np.float64), 1.0)))
     if not force_compressed and n_dense <= _DENSE_CELLS_PER_ORDER * n_orders + _DENSE_EXTRA_CELLS:
         grid = _dense_grid(
@@ -480,13 +493,19 @@ def clear_markets(
     n_cols = int(offsets[-1])
     starts = offsets[:-1]
     ends = offsets[1:] - 1
-    whole = n_markets > 1 and _is_whole(bid_qty, ask_qty)
     # bincount with float weights returns float64; astype documents it for the type checker
     cell_bid = np.bincount(grid.cell_bid, weights=bid_qty, minlength=n_cols).astype(
         np.float64, copy=False
     )
     cell_ask = np.bincount(grid.cell_ask, weights=ask_qty, minlength=n_cols).astype(
         np.float64, copy=False
+    )
+    # Whole numbers with totals below 2**53: every partial sum below is exact.
+    whole = (
+        n_markets > 1
+        and float(cell_bid.sum()) < _EXACT_FLOAT
+        and float(cell_ask.sum()) < _EXACT_FLOAT
+        and _is_whole(bid_qty, ask_qty)
     )
     # S: asks at or below the column; D: bids at or above it (per market).
     # With whole numbers the cell arrays serve as scratch space; cell totals at the price
@@ -759,22 +778,27 @@ def call_auction(
             raise ValueError(f"reference_price is too large for tick {tick!r}, got {ref!r}")
         ref_t[0] = int(ref_f)
         has_ref[0] = True
-    bt_f = _rint_ticks("bid_price", bp, tick)
-    at_f = _rint_ticks("ask_price", ap, tick)
+    bt, b_range = _rint_ticks_range("bid_price", bp, tick)
+    at, a_range = _rint_ticks_range("ask_price", ap, tick)
+    ranges = [r for r in (b_range, a_range) if r is not None]
+    lo_hi = (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
     fallback = ref_t
     if price_band is None:
         bid_rej = np.zeros(bp.size, dtype=bool)
         ask_rej = np.zeros(ap.size, dtype=bool)
     else:
         lo_t, hi_t = band_ticks(price_band, tick, 1)
-        bt_f, bq, bid_rej = apply_band(bt_f, bq, int(lo_t[0]), int(hi_t[0]), band_mode)
-        at_f, aq, ask_rej = apply_band(at_f, aq, int(lo_t[0]), int(hi_t[0]), band_mode)
+        lo_b, hi_b = int(lo_t[0]), int(hi_t[0])
+        bt, bq, bid_rej = apply_band(bt, bq, lo_b, hi_b, band_mode)
+        at, aq, ask_rej = apply_band(at, aq, lo_b, hi_b, band_mode)
+        if lo_hi is not None:  # clipping is monotone: the range is clipped too
+            lo_hi = (min(max(lo_hi[0], lo_b), hi_b), min(max(lo_hi[1], lo_b), hi_b))
         fallback = np.clip(ref_t, lo_t, hi_t)
     out = clear_markets(
-        bt_f.astype(np.int64),
+        bt,
         bq,
         None,
-        at_f.astype(np.int64),
+        at,
         aq,
         None,
         n_markets=1,
@@ -783,6 +807,7 @@ def call_auction(
         fallback_tick=fallback,
         rule=rule,
         overwrite_ticks=True,
+        tick_range=lo_hi,
     )
     has_price = bool(out.has_price[0])
     p_tick = int(out.price_tick[0]) if has_price else None

@@ -101,9 +101,9 @@ __all__ = [
     "BookResult",
     "BookSnapshot",
     "OrderBook",
+    "OrderStates",
     "OrderStatus",
     "OrderType",
-    "Orders",
     "Trades",
     "match_stream",
 ]
@@ -225,7 +225,7 @@ class Trades:
 
 
 @dataclass(frozen=True, eq=False)
-class Orders:
+class OrderStates:
     """State of a set of events; every array has shape ``(n,)``.
 
     For every row ``qty == filled + resting + cancelled + rejected`` (all zero for cancel
@@ -236,7 +236,8 @@ class Orders:
     order_id : ndarray of int64
         Global event id.
     side : ndarray of int8
-        ``BUY`` (+1) or ``SELL`` (-1), as submitted (also for cancel rows).
+        ``BUY`` (+1) or ``SELL`` (-1), as submitted; for an event of
+        :meth:`OrderBook.cancel`, the side of the cancelled order.
     order_type : ndarray of int8
         :class:`OrderType` code.
     limit_price : ndarray of float64
@@ -309,14 +310,15 @@ class BookResult:
     ----------
     trades : Trades
         Trades caused by the events of the call, in execution order.
-    orders : Orders
+    orders : OrderStates
         State of the events of the call at the end of the call, in submission order.
     book : BookSnapshot
-        Full depth of the book at the end of the call.
+        Depth of the book at the end of the call: every level, or the ``depth`` best levels
+        per side that the call asked for.
     """
 
     trades: Trades
-    orders: Orders
+    orders: OrderStates
     book: BookSnapshot
 
 
@@ -564,7 +566,7 @@ def _make_orders(
     gone: np.ndarray,
     applied: np.ndarray,
     tick: float,
-) -> Orders:
+) -> OrderStates:
     code = np.asarray(stream_code, dtype=np.int8)
     qty = np.asarray(qty, dtype=np.int64)
     rem = np.asarray(rem, dtype=np.int64)
@@ -572,7 +574,7 @@ def _make_orders(
     rejected = np.where(code == _SKIP, qty, 0)
     limit = np.asarray(order_type) == OrderType.LIMIT
     limit_price = np.where(limit, ticks_to_price(np.where(limit, stream_tick, 0), tick), np.nan)
-    return Orders(
+    return OrderStates(
         order_id=_freeze(np.asarray(ids, dtype=np.int64)),
         side=_freeze(np.asarray(side, dtype=np.int8)),
         order_type=_freeze(np.asarray(order_type, dtype=np.int8)),
@@ -628,6 +630,15 @@ class OrderBook:
         submitted to this book; ``None`` for no band.
     band_mode : {"reject", "clip"}
         What happens to a limit order outside the band (see the module docstring).
+
+    Notes
+    -----
+    :meth:`submit_many` processes a stream (arrays) and is the fast path; :meth:`submit`
+    and :meth:`cancel` process one event with scalar arguments (about 10^4 calls per second:
+    the cost is building the small result arrays). Every call returns a :class:`BookResult`
+    describing *its* events as of the end of the call; :meth:`orders` reports the current
+    state of any earlier event (an order resting after its call may be filled later), and
+    :meth:`snapshot`, :attr:`best_bid` and :attr:`best_ask` read the book.
 
     Examples
     --------
@@ -688,7 +699,7 @@ class OrderBook:
 
     @property
     def price_band(self) -> tuple[float, float] | None:
-        """Absolute price band ``(lo, hi)``, or ``None``."""
+        """Absolute price band ``(lo, hi)`` as given (admissible prices are the ticks inside)."""
         return self._price_band
 
     @property
@@ -1111,7 +1122,7 @@ class OrderBook:
             )
         return _make_snapshot(self._tick, out[0], out[1])
 
-    def orders(self, order_ids: npt.ArrayLike | None = None) -> Orders:
+    def orders(self, order_ids: npt.ArrayLike | None = None) -> OrderStates:
         """Current state of earlier events (all of them when ``order_ids`` is ``None``).
 
         Parameters
@@ -1196,21 +1207,21 @@ def _backend_python(s: _Stream, tick: float) -> BookResult:
 @ORDER_BOOK_BACKENDS.register("numba")
 def _backend_numba(s: _Stream, tick: float) -> BookResult:
     """Run a prepared stream through the compiled kernel (needs the optional ``numba``)."""
-    try:
-        fast = importlib.import_module("carbonsim.clearing._order_book_numba")
-    except ModuleNotFoundError as exc:  # numba itself is missing
-        raise ModuleNotFoundError(
-            "backend='numba' needs the optional numba package "
-            "(pip install 'carbonsim[fast]' or pip install numba); use backend='python'"
-        ) from exc
     n = int(s.code.shape[0])
     is_limit = (s.code == _LIMIT_BUY) | (s.code == _LIMIT_SELL)
     levels, rank = np.unique(s.tick[is_limit], return_inverse=True)
     level = np.zeros(n, dtype=np.int64)
     level[is_limit] = rank.reshape(-1)
-    flat, rem, gone, applied = fast.match_ranked(
-        s.code, level, s.qty, s.target, int(levels.shape[0])
-    )
+    fast = importlib.import_module("carbonsim.clearing._order_book_numba")
+    try:
+        flat, rem, gone, applied = fast.match_ranked(
+            s.code, level, s.qty, s.target, int(levels.shape[0])
+        )
+    except ModuleNotFoundError as exc:  # numba is not installed
+        raise ModuleNotFoundError(
+            "backend='numba' needs the optional numba package "
+            "(pip install 'carbonsim[fast]' or pip install numba); use backend='python'"
+        ) from exc
     flat = flat.reshape(-1, 4)
     flat[:, 2] = levels[flat[:, 2]]  # level rank back to ticks
     owner = s.owner

@@ -258,7 +258,8 @@ def welfare_lp(
 ) -> WelfareResult:
     """Welfare-maximising allocation of a divisible book (scipy HiGHS linear programme).
 
-    Prices enter in ticks (integers) so the objective is exact in the solver's input.
+    Prices enter in ticks (integers, shifted so the lowest is 0) so the objective is exact
+    in the solver's input.
     Stage 1 maximises the surplus; stage 2 maximises the traded volume subject to the
     surplus staying within ``1e-9`` (relative) of the optimum.
     """
@@ -271,7 +272,10 @@ def welfare_lp(
     nb, na = b.size, a.size
     if nb == 0 or na == 0:
         return WelfareResult(0.0, 0.0, np.zeros(nb), np.zeros(na))
-    cost = np.concatenate((-b, a))  # minimise -(surplus in ticks)
+    # Shifting all prices by one constant leaves the surplus unchanged (sum x == sum y) and
+    # keeps the coefficients small, which HiGHS's tolerances need.
+    shift = min(b.min(), a.min())
+    cost = np.concatenate((-(b - shift), a - shift))  # minimise -(surplus in ticks)
     a_eq = np.concatenate((np.ones(nb), -np.ones(na)))[None, :]
     bounds = list(zip(np.zeros(nb + na), np.concatenate((bq, aq)), strict=True))
     first = linprog(cost, A_eq=a_eq, b_eq=[0.0], bounds=bounds, method="highs")

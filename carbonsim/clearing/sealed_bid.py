@@ -1,7 +1,8 @@
 """Uniform-price sealed-bid auction of a fixed supply (paid allocation, 有偿竞价).
 
-Used for government sales of allowances, e.g. the Beijing pilot's paid allocation auction
-of September 2024 (68 bidders, 63 winners, 348,304 t sold at 104.89 yuan/t).
+Used for government sales of allowances. Source: ``ets-rules.md``, "Beijing pilot": paid
+allocation by sealed-bid uniform-price auction, e.g. September 2024: 68 bidders, 63
+winners, 348,304 t sold at 104.89 yuan/t.
 
 Rule
 ----
@@ -36,7 +37,12 @@ from carbonsim.clearing._ticks import (
     snap_up,
     ticks_to_price,
 )
-from carbonsim.clearing.call_auction import _readonly, check_allocation, validate_side
+from carbonsim.clearing.call_auction import (
+    _allocate,
+    _readonly,
+    check_allocation,
+    validate_side,
+)
 
 __all__ = ["SealedBidResult", "sealed_bid_auction"]
 
@@ -136,7 +142,7 @@ def sealed_bid_auction(
     if abs(reserve / tick) > MAX_ABS_TICK:
         raise ValueError(f"reserve_price is too large for tick {tick!r}, got {reserve!r}")
     rule = check_allocation(allocation)
-    ticks = _rint_ticks("bid_price", bp, tick).astype(np.int64)
+    ticks = _rint_ticks("bid_price", bp, tick)
     reserve_t = int(snap_up(reserve, tick))
     rejected = ticks < reserve_t
     fills = np.zeros(bp.size)
@@ -154,11 +160,8 @@ def sealed_bid_auction(
     winners = live[level_of > k]
     fills[winners] = bq[winners]
     marginal = live[level_of == k]
-    fills[marginal] = rule(
-        bq[marginal],
-        np.zeros(marginal.size, dtype=np.int64),
-        np.array([sold - above]),
-        np.array([float(level_qty[k])]),
+    fills[marginal] = _allocate(
+        rule, bq[marginal], None, np.array([sold - above]), np.array([float(level_qty[k])])
     )
     price = float(ticks_to_price([price_t], tick)[0])
     return _result(price, price_t, sold, fills, rejected, supply_v, tick)

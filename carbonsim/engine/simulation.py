@@ -249,6 +249,7 @@ class Simulation:
         self.first_year = first
 
         self.periods = [self._make_period(p) for p in sc.periods]
+        self._now = 0.0
         t_total = len(self.days)
         self.market = {
             name: np.full((r, t_total), np.nan if "price" in name or "vwap" in name else 0.0)
@@ -266,11 +267,14 @@ class Simulation:
             )
         }
         self.last_close = np.full(r, float(sc.trading.opening_price))
+        self.adaptive_price = self.last_close.copy()
+        self.fundamental_price = self.last_close.copy()
         self.expected_price = self.last_close.copy()
         self.offer_noise: FloatArray | None = None
         self.trades: list[pd.DataFrame] = []
         self.offsets_open = False
         self.session_index = -1
+        self._obligation_estimate = np.zeros((r, n))
 
     def _t(self, date: dt.date) -> float:
         return max(float((pd.Timestamp(date) - self.start).days), 0.0)
@@ -300,7 +304,9 @@ class Simulation:
             t_verify=self._t(spec.verification_date) + _T_VERIFY,
             t_deadline=self._t(spec.deadline) + _T_DEADLINE,
             t_stages=[self._t(s.date) + _T_DEADLINE for s in spec.stages],
-            prior_obligation=np.zeros((r, n)),
+            prior_obligation=np.broadcast_to(
+                self.unit_size[None, :] * len(spec.emission_years), (r, n)
+            ).copy(),
             expected_allocation=expected,
             final_allocation=np.floor(final),
             unabated=unabated,
@@ -314,9 +320,94 @@ class Simulation:
         )
 
     # ------------------------------------------------------------------ period events
+    def _prior_emissions(self, p: _PeriodState) -> FloatArray:
+        """Emissions the market expects before verification: baseline, (R, Y, N)."""
+        return np.broadcast_to(self.unit_size[None, None, :], p.unabated.shape).astype(np.float64)
+
+    def _update_fundamental(self) -> None:
+        """Competitive price path with banking (Rubin 1996), solved per replicate.
+
+        Over the remaining periods ``q`` the market expects emissions ``E_q`` (verified where
+        known, else baseline) and allocation ``A_q``; banked allowances ``B`` and usable
+        offsets ``O`` cover part of the cumulative shortage. With banking, prices rise at the
+        discount rate ``d`` between deadlines, so today's fundamental price ``p0`` solves
+
+        .. math:: \\sum_q \\sum_i a_i\\bigl(p_0 e^{d \\tau_q}\\bigr) = \\sum_q (E_q - A_q) - B - O
+
+        by bisection on the MAC curves, where ``tau_q`` is the time to deadline ``q`` in
+        years; it is at least ``reservation_price``. (Borrowing constraints are ignored:
+        the path is the unconstrained intertemporal equilibrium.)
+        """
+        b = self.scenario.behaviour
+        r = self.n_replicates
+        now = self._now
+        remaining = [q for q in self.periods if not q.done]
+        if not remaining:
+            return
+        shortage = np.zeros(r)
+        blocks: list[tuple[float, FloatArray]] = []
+        for q in remaining:
+            if q.verified_known:
+                # verified: the period's emissions and abatement are sunk
+                verified = (q.unabated - q.abated).sum(axis=(1, 2))
+                shortage += verified - q.allocated.sum(axis=1)
+                continue
+            emissions = self._prior_emissions(q)
+            shortage += emissions.sum(axis=(1, 2)) - q.expected_allocation.sum(axis=1)
+            tau = max(q.t_deadline - now, 0.0) / 365.25
+            blocks.append((tau, emissions))
+        held = self.ledger.allowances.sum(axis=(1, 2)).astype(np.float64)
+        allocated_remaining = sum(q.allocated.sum(axis=1) for q in remaining)
+        banked = np.maximum(held - allocated_remaining, 0.0)
+        cap_share = remaining[0].spec.offset_limit_share
+        covered = sum(
+            (q.unabated - q.abated).sum(axis=(1, 2))
+            if q.verified_known
+            else self._prior_emissions(q).sum(axis=(1, 2))
+            for q in remaining
+        )
+        offsets = np.minimum(
+            self.ledger.offsets.sum(axis=(1, 2)) + self.ledger.project_offsets.sum(axis=1),
+            cap_share * covered,
+        )
+        shortage = shortage - banked - offsets
+
+        if not blocks:  # only verified periods remain: no abatement can respond
+            self.fundamental_price = np.where(
+                shortage > 0, self.fundamental_price, b.reservation_price
+            )
+            self._blend_expectation()
+            return
+
+        def abated_at(p0: FloatArray) -> FloatArray:
+            total = np.zeros(r)
+            for tau, emissions in blocks:
+                price = (p0 * np.exp(b.discount_rate * tau))[:, None]
+                for j in range(emissions.shape[1]):
+                    total += abatement_at_price(price, self.mac, emissions=emissions[:, j, :]).sum(
+                        axis=1
+                    )
+            return total
+
+        lo = np.zeros(r)
+        hi = np.full(r, 100.0 * self.scenario.trading.opening_price)
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            enough = abated_at(mid) >= shortage
+            hi = np.where(enough, mid, hi)
+            lo = np.where(enough, lo, mid)
+        self.fundamental_price = np.maximum(hi, b.reservation_price)
+        self._blend_expectation()
+
+    def _blend_expectation(self) -> None:
+        w = self.scenario.behaviour.fundamental_weight
+        self.expected_price = (1.0 - w) * self.adaptive_price + w * self.fundamental_price
+
     def _pre_allocate(self, p: _PeriodState) -> None:
         sc = self.scenario
         r, n = self.n_replicates, self.units.n_units
+        self._now = self._env.now
+        self._update_fundamental()
         # abatement decided at the announcement, at the expected price then
         if sc.behaviour.abatement:
             price = self.expected_price[:, None]
@@ -376,6 +467,8 @@ class Simulation:
             p.allocated += ob.top_up
         p.obligation = ob.obligation.astype(np.int64)
         p.verified_known = True
+        self._now = self._env.now
+        self._update_fundamental()
         if p.spec.stages:
             shares = [s.share for s in p.spec.stages] + [1.0]
             shares = list(np.maximum.accumulate(shares))
@@ -497,7 +590,9 @@ class Simulation:
                 future_alloc = np.maximum(expected_final - p.allocated, 0.0)
             offsets_held = self.ledger.offsets.sum(axis=2).astype(np.float64)
             offset_use = np.minimum(offsets_held, p.spec.offset_limit_share * np.maximum(ob, 0))
+            # allowances the unit must still hold at the deadline, net of those to come
             need = np.maximum(ob - offset_use, 0.0) - future_alloc
+            self._obligation_estimate = np.maximum(ob, 0.0)
             deadline_t = min([*(s for s in p.t_stages if s >= t), p.t_deadline])
             to_deadline = int(
                 np.searchsorted(self._session_times, deadline_t) - 1 - self.session_index
@@ -517,7 +612,7 @@ class Simulation:
             last_close=self.last_close.copy(),
             expected_price=self.expected_price.copy(),
             holdings=holdings,
-            expected_obligation=need + holdings,
+            expected_obligation=need,
             obligation_certainty=certainty,
             unit_size=self.unit_size,
             block_threshold=self.scenario.trading.block_min_size,
@@ -626,7 +721,8 @@ class Simulation:
             self._record_trades(i, orders, fill, res.price)
         self.last_close = close
         w = sc.behaviour.expectation_weight
-        self.expected_price = (1.0 - w) * self.expected_price + w * close
+        self.adaptive_price = (1.0 - w) * self.adaptive_price + w * close
+        self._blend_expectation()
         if self.offsets_open and p is not None and i % sc.offsets.session_interval == 0:
             self._offset_session(i, p, view)
         self._after_event("session")
@@ -635,8 +731,7 @@ class Simulation:
         """Clear the offset market: units' eligible demand against project owners' stock."""
         off = self.scenario.offsets
         r, n = self.n_replicates, self.units.n_units
-        ob = np.maximum(view.expected_obligation, 0.0)
-        cap = np.floor(p.spec.offset_limit_share * ob)
+        cap = np.floor(p.spec.offset_limit_share * self._obligation_estimate)
         held = self.ledger.offsets[:, :, 0].astype(np.float64) + p.offsets_surrendered
         bid_qty = np.maximum(cap - held, 0.0)
         bid_price = (
@@ -748,6 +843,7 @@ class Simulation:
         self._ran = True
         self._setup()
         env = simpy.Environment()
+        self._env = env
         self._session_times = np.array(
             [float((d - self.start).days) + _T_SESSION for d in self.days]
         )

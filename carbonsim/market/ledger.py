@@ -261,6 +261,14 @@ def _split_pool(weights: IntArray, pool: IntArray) -> IntArray:
     ``X.sum(2) == weights`` and ``X.sum(1) == pool``: the pro-rata floor, then the remainders
     by a north-west-corner pass (rows in order, vintages oldest first).
     """
+    active = np.flatnonzero(weights.any(axis=0))
+    if len(active) < weights.shape[1]:
+        # only buyers take part; zero rows change neither the floor nor the corner pass,
+        # so splitting over the active columns gives the identical result, faster
+        out = np.zeros((*weights.shape, pool.shape[1]), np.int64)
+        if len(active):
+            out[:, active, :] = _split_pool(weights[:, active], pool)
+        return out
     total = pool.sum(axis=1)
     safe = np.where(total > 0, total, 1)
     if int(weights.max(initial=0)) * int(pool.max(initial=0)) >= 2**62:

@@ -222,11 +222,23 @@ class BehaviourSpec(_Model):
         le=1,
     )
     fundamental_weight: float = _f(
-        0.0,
+        0.5,
         unit="share",
-        description="pull of the expected price toward the abatement-implied price",
+        description="weight of the abatement-implied price in the expected price",
         ge=0,
         le=1,
+    )
+    discount_rate: float = _f(
+        0.05,
+        unit="1/yr",
+        description="rate at which future scarcity is discounted when banking",
+        ge=0,
+    )
+    reservation_price: float = _f(
+        10.0,
+        unit="currency/t",
+        description="lowest expected price: the value of banking an allowance",
+        ge=0,
     )
     forecast_sigma: float = _f(
         0.05, description="lognormal error of a unit's early estimate of its emissions", ge=0
@@ -293,6 +305,13 @@ def json_schema() -> dict[str, Any]:
     return Scenario.model_json_schema()
 
 
+def _type_name(ann: Any) -> str:
+    """Readable name of a type annotation: ``str``, ``float | None``, ``list[int]``."""
+    if isinstance(ann, type) and not getattr(ann, "__args__", None):
+        return ann.__name__
+    return str(ann).replace("typing.", "").replace("datetime.", "").replace("NoneType", "None")
+
+
 def reference_table() -> list[dict[str, str]]:
     """One row per field (dotted path, type, unit, default, description), for the docs."""
     rows: list[dict[str, str]] = []
@@ -312,7 +331,7 @@ def reference_table() -> list[dict[str, str]]:
             rows.append(
                 {
                     "field": path,
-                    "type": str(ann).replace("typing.", "").replace("datetime.", ""),
+                    "type": _type_name(ann),
                     "unit": str(extra.get("x-unit", "")),
                     "default": default,
                     "description": info.description or "",

@@ -14,13 +14,14 @@ import pytest
 from carbonsim.clearing import (
     ALLOCATION_RULES,
     NO_PRICE_TICK,
+    CallAuctionResult,
     band_from_reference,
     call_auction,
     call_auction_batch,
     price_to_ticks,
     ticks_to_price,
 )
-from carbonsim.clearing.reference import brute_force_call_auction
+from carbonsim.clearing.reference import ReferenceAuctionResult, brute_force_call_auction
 
 # The package re-exports the function ``call_auction``, which shadows the submodule of the
 # same name as an attribute; importlib returns the module itself.
@@ -305,11 +306,11 @@ def _small_books(
                     )
 
 
-def _assert_same(r: object, bf: object) -> None:
-    assert r.price_tick == bf.price_tick  # type: ignore[attr-defined]
-    assert r.volume == bf.volume  # type: ignore[attr-defined]
-    assert r.bid_fill.tolist() == [float(x) for x in bf.bid_fill]  # type: ignore[attr-defined]
-    assert r.ask_fill.tolist() == [float(x) for x in bf.ask_fill]  # type: ignore[attr-defined]
+def _assert_same(r: CallAuctionResult, bf: ReferenceAuctionResult) -> None:
+    assert r.price_tick == bf.price_tick
+    assert r.volume == bf.volume
+    assert r.bid_fill.tolist() == [float(x) for x in bf.bid_fill]
+    assert r.ask_fill.tolist() == [float(x) for x in bf.ask_fill]
 
 
 def test_exhaustive_two_by_two_against_brute_force() -> None:
@@ -434,3 +435,30 @@ def test_batch_matches_single_calls() -> None:
         assert r.volume[m] == s.volume
         assert r.fill[bi].tobytes() == s.bid_fill.tobytes()
         assert r.fill[ai].tobytes() == s.ask_fill.tobytes()
+
+
+def test_negative_prices_are_supported() -> None:
+    # On the 0.5 grid the bid at -1.0 is tick -2 and the ask at -2.0 is tick -4;
+    # tied -4..-2, lower median -3 -> -1.5.
+    r = call_auction([-1.0], [1], [-2.0], [1], tick=0.5)
+    assert r.price_tick == -3
+    assert r.price == -1.5
+
+
+def test_clearing_namespace_is_a_literal_list_that_resolves() -> None:
+    import ast
+    from pathlib import Path
+
+    import carbonsim.clearing as clearing
+
+    tree = ast.parse(Path(clearing.__file__).read_text(encoding="utf-8"))
+    assigned = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+    ]
+    assert len(assigned) == 1
+    assert isinstance(assigned[0], ast.List)
+    for name in clearing.__all__:
+        assert getattr(clearing, name) is not None

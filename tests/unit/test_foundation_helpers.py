@@ -195,3 +195,19 @@ class TestBatchRandom:
             br.random((3, 3))
         with pytest.raises(ValueError, match="at least one"):
             BatchRandom([])
+
+
+def test_batch_random_where_equals_full_draw() -> None:
+    from carbonsim._random import BatchRandom
+
+    seeds = replicate_seeds(4, 3)
+    full, part = BatchRandom(seeds), BatchRandom(seeds)
+    mask = np.random.default_rng(0).random((3, 50)) < 0.2
+    for method in ("random", "standard_normal"):
+        a = getattr(full, method)((3, 50))
+        b = getattr(part, method)((3, 50), where=mask)
+        np.testing.assert_array_equal(a[mask], b)
+    # the counter advanced the same way: the next full draws agree
+    np.testing.assert_array_equal(full.random((3, 5)), part.random((3, 5)))
+    with pytest.raises(ValueError, match="where must have"):
+        part.random((3, 50), where=mask[:, :10])

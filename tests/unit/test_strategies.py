@@ -75,13 +75,23 @@ def test_demand_sharpens_as_deadline_nears() -> None:
 
 def test_short_units_bid_long_units_offer() -> None:
     trader = ComplianceTrader(base_rate=1.0)
-    short = trader.orders(_view(0, +1.0, n=50), _rng(1))
-    long_ = trader.orders(_view(0, -1.0, n=50), _rng(1))
+    far = 100_000  # sessions to the deadline: the deadline effect is nil
+    short = trader.orders(_view(far, +1.0, n=50), _rng(1))
+    long_ = trader.orders(_view(far, -1.0, n=50), _rng(1))
     assert short.is_buy.all()
     assert not long_.is_buy.any()
     # cover half of the 200,000 t gap; long units bank 30% of the half they would sell
     np.testing.assert_array_equal(short.qty, 100_000.0)
     np.testing.assert_array_equal(long_.qty, 70_000.0)
+
+
+def test_full_gap_covered_at_the_deadline() -> None:
+    trader = ComplianceTrader(base_rate=1.0, min_order=1000.0)
+    view = _view(0, +1.0, n=5)
+    view = MarketView(**{**view.__dict__, "expected_obligation": view.holdings + 250.0})
+    orders = trader.orders(view, _rng(1))
+    # on the last session even a 250 t gap (below min_order) is bought in full
+    np.testing.assert_array_equal(orders.qty, 250.0)
 
 
 def test_large_orders_route_to_block_segment() -> None:
