@@ -2,12 +2,12 @@
 
 Every clearing kernel converts prices to integer ticks once, with ``np.rint(price / tick)``
 (round half to even), works on integers, and converts the clearing tick back with
-:func:`ticks_to_price`. ``floor(price / tick)`` is never used: ``50.03 / 0.01`` is
-``5002.999...`` in binary floating point and would land one tick low.
+:func:`ticks_to_price`. ``floor(price / tick)`` is never used: ``4.35 / 0.01`` is
+``434.99999999999994`` in binary floating point and would land one tick low.
 
 Band limits are snapped *inward* to the tick grid (the lower limit up, the upper limit
-down, with a relative tolerance of ``1e-9`` ticks for binary drift such as
-``50 * 1.1 = 55.000000000000007``), so a band never admits a price outside the limits.
+down, with a relative tolerance of ``1e-9`` for binary drift such as
+``50 * 1.1 = 55.00000000000001``), so a band never admits a price outside the limits.
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ def price_to_ticks(
 
     Examples
     --------
-    >>> price_to_ticks([50.03, 49.995, 0.0]).tolist()
-    [5003, 5000, 0]
+    >>> price_to_ticks([4.35, 0.29, 50.0]).tolist()  # floor(4.35 / 0.01) would give 434
+    [435, 29, 5000]
     """
     tick = check_tick(tick)
     arr = as_float_array(name, price)

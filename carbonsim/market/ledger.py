@@ -1034,17 +1034,29 @@ class Ledger:
         vidx = self._vintage_indices(op, vintages)
         net_buy = np.maximum(b - s, 0)
         net_sell = np.maximum(s - b, 0)
-        delivered = self._draw(op, net_sell, vidx)
-        received = _split_pool(net_buy, delivered.sum(axis=1))
+        # only units that trade take part: work on those columns (identical result, and
+        # a session touches a few hundred of thousands of units)
+        cols = np.flatnonzero((net_buy + net_sell).any(axis=0))
+        sell_c = net_sell[:, cols]
+        delivered, unmet = _draw_oldest(self._allowances[:, cols, :], sell_c, vidx)
+        if unmet.any():
+            if not self.allow_negative or vidx.size == 0:
+                full_unmet = np.zeros_like(net_sell)
+                full_unmet[:, cols] = unmet
+                raise self._short_error(op, full_unmet, net_sell, vidx)
+            delivered[:, :, vidx[-1]] += unmet
+        received = _split_pool(net_buy[:, cols], delivered.sum(axis=1))
         self._check_balanced(op, p, net_buy, net_sell)
         new_cash = self._cash + p * (net_sell - net_buy)
         self._check_cash(op, new_cash)
-        flow = received - delivered
-        self._allowances += flow
+        flow_c = received - delivered
+        self._allowances[:, cols, :] += flow_c
         self._cash[...] = new_cash
         self._record(
-            op, net_sell.sum(axis=1), self._count(flow.sum(axis=2)), (p * net_buy).sum(axis=1)
+            op, net_sell.sum(axis=1), self._count(flow_c.sum(axis=2)), (p * net_buy).sum(axis=1)
         )
+        flow = np.zeros_like(self._allowances)
+        flow[:, cols, :] = flow_c
         return flow
 
     def surrender(

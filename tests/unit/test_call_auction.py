@@ -166,8 +166,9 @@ def test_integer_inputs_are_accepted() -> None:
 
 
 def test_prices_snap_with_rint_not_floor() -> None:
-    # 50.03 / 0.01 = 5002.999...: floor would give 5002.
-    assert price_to_ticks([50.03, 0.29, 1.15]).tolist() == [5003, 29, 115]
+    # 0.29 / 0.01 = 28.999999999999996 and 4.35 / 0.01 = 434.99999999999994: floor would
+    # land one tick low.
+    assert price_to_ticks([50.03, 0.29, 1.15, 4.35]).tolist() == [5003, 29, 115, 435]
     r = call_auction([50.03], [1], [50.03], [1])
     assert r.price_tick == 5003
     assert r.price == 50.03
