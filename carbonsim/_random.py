@@ -60,6 +60,9 @@ def replicate_seeds(
     return fresh.spawn(int(replicates))
 
 
+#: Selection of a masked draw: a boolean mask, or the (rows, cols) pair of its nonzero cells.
+Where = npt.NDArray[np.bool_] | tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -134,17 +137,23 @@ class BatchRandom:
         j = np.arange(1, per + 1, dtype=np.uint64)[None, :]
         return _mix64(base + _GOLDEN * j).reshape(shape)
 
-    def _bits_where(self, shape: tuple[int, ...], where: np.ndarray) -> np.ndarray:
-        if tuple(where.shape) != shape:
-            raise ValueError(f"where must have the draw's shape {shape}, got {where.shape}")
+    def _bits_where(self, shape: tuple[int, ...], where: Where) -> np.ndarray:
         if len(shape) == 0 or shape[0] != self.n_replicates:
             raise ValueError(
                 f"draw shape must start with the number of replicates {self.n_replicates}, "
                 f"got {shape}"
             )
+        if isinstance(where, tuple):
+            if len(shape) != 2:
+                raise ValueError("index pairs for where= need a 2-D draw shape (R, N)")
+            r, j = (np.asarray(a, np.int64) for a in where)
+        else:
+            mask = np.asarray(where, bool)
+            if tuple(mask.shape) != shape:
+                raise ValueError(f"where must have the draw's shape {shape}, got {mask.shape}")
+            r, j = np.nonzero(mask.reshape(shape[0], -1))
         c = _mix64(np.array([self._counter], np.uint64))
         self._counter += 1
-        r, j = np.nonzero(where.reshape(shape[0], -1))
         base = _mix64(self._keys[r] ^ c)
         return _mix64(base + _GOLDEN * (j.astype(np.uint64) + np.uint64(1)))
 
@@ -152,23 +161,22 @@ class BatchRandom:
     def _uniform(bits: np.ndarray) -> npt.NDArray[np.float64]:
         return ((bits >> _S11).astype(np.float64) + 0.5) * _INV_2_53
 
-    def random(
-        self, shape: tuple[int, ...], where: npt.NDArray[np.bool_] | None = None
-    ) -> npt.NDArray[np.float64]:
+    def random(self, shape: tuple[int, ...], where: Where | None = None) -> npt.NDArray[np.float64]:
         """Uniform numbers in the open interval (0, 1), shape ``(R, ...)``.
 
-        With ``where`` (a boolean array of ``shape``) only the selected elements are
-        computed and returned as a 1-D array in ``np.nonzero(where)`` order; each equals the
-        element the full draw would have given, and the draw counter advances by one either
-        way, so later draws are unaffected.
+        With ``where`` (a boolean array of ``shape``, or for a 2-D draw the index pair
+        ``(rows, cols)`` that ``np.nonzero`` of such a mask gives) only the selected elements
+        are computed and returned as a 1-D array in that order; each equals the element the
+        full draw would have given, and the draw counter advances by one either way, so
+        later draws are unaffected.
         """
         shape = tuple(int(s) for s in shape)
         if where is not None:
-            return self._uniform(self._bits_where(shape, np.asarray(where, bool)))
+            return self._uniform(self._bits_where(shape, where))
         return self._uniform(self._bits(shape))
 
     def standard_normal(
-        self, shape: tuple[int, ...], where: npt.NDArray[np.bool_] | None = None
+        self, shape: tuple[int, ...], where: Where | None = None
     ) -> npt.NDArray[np.float64]:
         """Standard normal numbers (inverse-CDF transform of :meth:`random`); ``where`` as
         in :meth:`random`."""

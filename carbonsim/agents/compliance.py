@@ -120,8 +120,8 @@ class ComplianceTrader:
         mask = active & (qty >= np.maximum(min_order, 1.0))
         r, u = np.nonzero(mask)
         # only the active cells are drawn (identical to the same cells of a full draw)
-        z = rng.standard_normal(shape, where=mask)
-        to_block_u = rng.random(shape, where=mask)
+        z = rng.standard_normal(shape, where=(r, u))
+        to_block_u = rng.random(shape, where=(r, u))
         reference = (
             self.price_weight * view.last_close + (1.0 - self.price_weight) * view.expected_price
         )[r]

@@ -58,12 +58,12 @@ class NoiseTrader:
         shape = view.holdings.shape
         active = rng.random(shape) < self.activity
         r, u = np.nonzero(active)
-        is_buy = rng.random(shape, where=active) < 0.5
+        is_buy = rng.random(shape, where=(r, u)) < 0.5
         size = view.unit_size[u] * self.size_share
-        qty = np.floor(size * np.exp(self.size_sigma * rng.standard_normal(shape, where=active)))
+        qty = np.floor(size * np.exp(self.size_sigma * rng.standard_normal(shape, where=(r, u))))
         qty = np.where(is_buy, qty, np.minimum(qty, np.floor(view.holdings[r, u])))
         price = view.last_close[r] * np.exp(
-            self.price_sigma * rng.standard_normal(shape, where=active)
+            self.price_sigma * rng.standard_normal(shape, where=(r, u))
         )
         keep = qty >= max(self.min_order, 1.0)
         return Orders(

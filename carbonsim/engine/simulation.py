@@ -625,8 +625,8 @@ class Simulation:
         qty = orders.qty.copy()
         sells = ~orders.is_buy
         if sells.any():
-            offered = np.zeros((r, n))
-            np.add.at(offered, (orders.replicate[sells], orders.unit[sells]), qty[sells])
+            cell = orders.replicate[sells] * n + orders.unit[sells]
+            offered = np.bincount(cell, weights=qty[sells], minlength=r * n).reshape(r, n)
             scale = np.divide(
                 view.holdings, offered, out=np.ones((r, n)), where=offered > view.holdings
             )
@@ -693,13 +693,13 @@ class Simulation:
             in_seg = orders.segment == seg_code
             if not (fill[in_seg] > 0).any():
                 continue
-            buy = np.zeros((r, n), np.int64)
-            sell = np.zeros((r, n), np.int64)
+            cell = orders.replicate * n + orders.unit
             b = in_seg & orders.is_buy
             s = in_seg & ~orders.is_buy
-            np.add.at(buy, (orders.replicate[b], orders.unit[b]), fill[b].astype(np.int64))
-            np.add.at(sell, (orders.replicate[s], orders.unit[s]), fill[s].astype(np.int64))
-            self.ledger.settle_trades(buy, sell, np.nan_to_num(px, nan=0.0))
+            buy = np.rint(np.bincount(cell[b], weights=fill[b], minlength=r * n)).astype(np.int64)
+            sell = np.rint(np.bincount(cell[s], weights=fill[s], minlength=r * n)).astype(np.int64)
+            buy, sell = buy.reshape(r, n), sell.reshape(r, n)
+            self.ledger.settle_trades(buy, sell, np.nan_to_num(px, nan=0.0), return_flow=False)
             if p is not None:
                 p.bought += buy
                 p.sold += sell

@@ -207,6 +207,13 @@ def test_batch_random_where_equals_full_draw() -> None:
         a = getattr(full, method)((3, 50))
         b = getattr(part, method)((3, 50), where=mask)
         np.testing.assert_array_equal(a[mask], b)
+    pairs = BatchRandom(seeds)
+    pairs.random((3, 50))
+    pairs.standard_normal((3, 50))
+    np.testing.assert_array_equal(
+        pairs.random((3, 50), where=np.nonzero(mask)), full.random((3, 50))[mask]
+    )
+    part.random((3, 50))
     # the counter advanced the same way: the next full draws agree
     np.testing.assert_array_equal(full.random((3, 5)), part.random((3, 5)))
     with pytest.raises(ValueError, match="where must have"):
