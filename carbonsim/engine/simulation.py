@@ -128,6 +128,7 @@ class _PeriodState:
     bought: FloatArray = field(default_factory=lambda: np.zeros(0))
     sold: FloatArray = field(default_factory=lambda: np.zeros(0))
     stage_of_unit: IntArray | None = None
+    abatement_decided: bool = False
     verified_known: bool = False
     done: bool = False
     rows: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
@@ -264,6 +265,8 @@ class Simulation:
                 "offset_volume",
                 "band_low",
                 "band_high",
+                "expected_price",
+                "fundamental_price",
             )
         }
         self.last_close = np.full(r, float(sc.trading.opening_price))
@@ -327,16 +330,21 @@ class Simulation:
     def _update_fundamental(self) -> None:
         """Competitive price path with banking (Rubin 1996), solved per replicate.
 
-        Over the remaining periods ``q`` the market expects emissions ``E_q`` (verified where
-        known, else baseline) and allocation ``A_q``; banked allowances ``B`` and usable
-        offsets ``O`` cover part of the cumulative shortage. With banking, prices rise at the
-        discount rate ``d`` between deadlines, so today's fundamental price ``p0`` solves
+        With free banking an allowance's spot price rises at the discount rate ``d``, and a
+        unit abates every tonne whose marginal cost is below the spot price when it decides
+        (at its period's allocation). Abatement already decided is sunk; so are verified
+        emissions. Today's fundamental price ``p0`` therefore solves
 
-        .. math:: \\sum_q \\sum_i a_i\\bigl(p_0 e^{d \\tau_q}\\bigr) = \\sum_q (E_q - A_q) - B - O
+        .. math:: \\sum_{q\\ undecided} \\sum_i a_i\\bigl(p_0 e^{d \\tau_q}\\bigr)
+                  = \\sum_q (E_q - D_q - A_q) - B - O
 
-        by bisection on the MAC curves, where ``tau_q`` is the time to deadline ``q`` in
-        years; it is at least ``reservation_price``. (Borrowing constraints are ignored:
-        the path is the unconstrained intertemporal equilibrium.)
+        by bisection on the MAC curves, where ``tau_q`` is the time in years to period
+        ``q``'s abatement decision, ``E_q`` expected (or verified) emissions, ``D_q``
+        abatement already decided, ``A_q`` expected allocation, ``B`` banked allowances and
+        ``O`` usable offsets; ``p0`` is at least ``reservation_price``. With no new
+        information the solution rises exactly at ``d`` between decisions (the Hotelling
+        rule). Borrowing constraints are ignored: this is the unconstrained intertemporal
+        equilibrium.
         """
         b = self.scenario.behaviour
         r = self.n_replicates
@@ -345,38 +353,32 @@ class Simulation:
         if not remaining:
             return
         shortage = np.zeros(r)
+        covered = np.zeros(r)
         blocks: list[tuple[float, FloatArray]] = []
         for q in remaining:
             if q.verified_known:
-                # verified: the period's emissions and abatement are sunk
                 verified = (q.unabated - q.abated).sum(axis=(1, 2))
                 shortage += verified - q.allocated.sum(axis=1)
+                covered += verified
                 continue
-            emissions = self._prior_emissions(q)
-            shortage += emissions.sum(axis=(1, 2)) - q.expected_allocation.sum(axis=1)
-            tau = max(q.t_deadline - now, 0.0) / 365.25
-            blocks.append((tau, emissions))
+            prior = self._prior_emissions(q)
+            covered += prior.sum(axis=(1, 2))
+            shortage += prior.sum(axis=(1, 2)) - q.expected_allocation.sum(axis=1)
+            if q.abatement_decided:
+                shortage -= q.abated.sum(axis=(1, 2))
+            else:
+                tau = max(q.t_allocate - now, 0.0) / 365.25
+                blocks.append((tau, prior))
         held = self.ledger.allowances.sum(axis=(1, 2)).astype(np.float64)
         allocated_remaining = sum(q.allocated.sum(axis=1) for q in remaining)
         banked = np.maximum(held - allocated_remaining, 0.0)
         cap_share = remaining[0].spec.offset_limit_share
-        covered = sum(
-            (q.unabated - q.abated).sum(axis=(1, 2))
-            if q.verified_known
-            else self._prior_emissions(q).sum(axis=(1, 2))
-            for q in remaining
-        )
         offsets = np.minimum(
             self.ledger.offsets.sum(axis=(1, 2)) + self.ledger.project_offsets.sum(axis=1),
             cap_share * covered,
         )
         shortage = shortage - banked - offsets
-
-        if not blocks:  # only verified periods remain: no abatement can respond
-            self.fundamental_price = np.where(
-                shortage > 0, self.fundamental_price, b.reservation_price
-            )
-            self._blend_expectation()
+        if not blocks:  # every period's abatement is decided: nothing responds to price
             return
 
         def abated_at(p0: FloatArray) -> FloatArray:
@@ -391,7 +393,7 @@ class Simulation:
 
         lo = np.zeros(r)
         hi = np.full(r, 100.0 * self.scenario.trading.opening_price)
-        for _ in range(40):
+        for _ in range(48):
             mid = 0.5 * (lo + hi)
             enough = abated_at(mid) >= shortage
             hi = np.where(enough, mid, hi)
@@ -429,6 +431,7 @@ class Simulation:
             abated = np.zeros_like(p.unabated)
             cost = np.zeros_like(p.unabated)
         p.abated, p.abatement_cost = abated, cost
+        p.abatement_decided = True
         noise = np.exp(
             sc.behaviour.forecast_sigma * self.rng.standard_normal((r, n))
             - 0.5 * sc.behaviour.forecast_sigma**2
@@ -657,12 +660,16 @@ class Simulation:
 
         lo_l, hi_l = _bands(self.last_close, tr.listed_band, tr.tick)
         lo_b, hi_b = _bands(self.last_close, tr.block_band, tr.tick)
+        # a policy floor or ceiling overrides the daily band: trades never cross the limit,
+        # and a band lying wholly beyond it collapses onto the limit
         if sc.policy.price_floor is not None:
-            lo_l = np.maximum(lo_l, sc.policy.price_floor)
-            lo_b = np.maximum(lo_b, sc.policy.price_floor)
+            f = sc.policy.price_floor
+            lo_l, lo_b = np.maximum(lo_l, f), np.maximum(lo_b, f)
+            hi_l, hi_b = np.maximum(hi_l, lo_l), np.maximum(hi_b, lo_b)
         if sc.policy.price_ceiling is not None:
-            hi_l = np.minimum(hi_l, sc.policy.price_ceiling)
-            hi_b = np.minimum(hi_b, sc.policy.price_ceiling)
+            c = sc.policy.price_ceiling
+            hi_l, hi_b = np.minimum(hi_l, c), np.minimum(hi_b, c)
+            lo_l, lo_b = np.minimum(lo_l, hi_l), np.minimum(lo_b, hi_b)
         lo = np.concatenate([lo_l, lo_b])
         hi = np.concatenate([hi_l, hi_b])
         market = orders.replicate + r * (orders.segment == BLOCK)
@@ -708,6 +715,12 @@ class Simulation:
         volume = vol_l + vol_b
         turnover = turnover_l + turnover_b
         close = np.where(vol_l > 0, px_l, self.last_close)
+        # the reference price respects policy limits even on days without trades
+        close = np.clip(
+            close,
+            -np.inf if sc.policy.price_floor is None else sc.policy.price_floor,
+            np.inf if sc.policy.price_ceiling is None else sc.policy.price_ceiling,
+        )
         m = self.market
         m["price"][:, i] = close
         m["vwap"][:, i] = np.divide(turnover, volume, out=np.full(r, np.nan), where=volume > 0)
@@ -723,6 +736,8 @@ class Simulation:
         w = sc.behaviour.expectation_weight
         self.adaptive_price = (1.0 - w) * self.adaptive_price + w * close
         self._blend_expectation()
+        m["expected_price"][:, i] = self.expected_price
+        m["fundamental_price"][:, i] = self.fundamental_price
         if self.offsets_open and p is not None and i % sc.offsets.session_interval == 0:
             self._offset_session(i, p, view)
         self._after_event("session")

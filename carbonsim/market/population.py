@@ -512,6 +512,8 @@ def synthetic_population(
     intensity_gap_mean: float = 0.02,
     intensity_gap_sd: float = 0.03,
     name_prefix: str = "unit",
+    shock_scale: float = 1.0,
+    growth_scale: float = 1.0,
 ) -> UnitTable:
     """Draw ``n_units`` covered units whose baseline emissions sum to ``total_emissions``.
 
@@ -545,6 +547,9 @@ def synthetic_population(
         defaults 0.02 and 0.03: a slight shortfall).
     name_prefix : str
         Names are ``f"{name_prefix}{i:05d}"``.
+    shock_scale, growth_scale : float
+        Multipliers (>= 0) of the drawn yearly shock sigmas and trend growth rates; 0 makes
+        realized activity equal the reference activity every year (for textbook cases).
 
     Returns
     -------
@@ -647,6 +652,11 @@ def synthetic_population(
                 p[key] = np.concatenate([arr, pad], axis=1)
     columns = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     names = [f"{name_prefix}{i:05d}" for i in range(n_units)]
+    check_in_range("shock_scale", shock_scale, 0.0)
+    check_in_range("growth_scale", growth_scale, 0.0)
+    for key in ("sigma_output", "sigma_intensity"):
+        columns[key] = np.asarray(columns[key], np.float64) * shock_scale
+    columns["growth"] = np.asarray(columns["growth"], np.float64) * growth_scale
     units = UnitTable.create(names=names, **columns)
     log.debug("synthetic population: %r, total %.6g t", units, total)
     return units
