@@ -25,6 +25,7 @@ __all__ = [
     "Result",
     "Scenario",
     "Simulation",
+    "SweepResult",
     "__version__",
     "agents",
     "clearing",
@@ -34,6 +35,7 @@ __all__ = [
     "market",
     "scenario",
     "simulate",
+    "sweep",
     "with_overrides",
 ]
 
@@ -42,15 +44,18 @@ _LAZY = {
     "Result": "carbonsim.results",
     "Scenario": "carbonsim.scenario.schema",
     "Simulation": "carbonsim.engine.simulation",
+    "SweepResult": "carbonsim.ensemble",
     "list_scenarios": "carbonsim.scenario.loader",
     "load_scenario": "carbonsim.scenario.loader",
     "simulate": "carbonsim.engine.simulation",
+    "sweep": "carbonsim.ensemble",
     "with_overrides": "carbonsim.scenario.loader",
 }
 
 if TYPE_CHECKING:
     from carbonsim import agents, clearing, engine, market, scenario
     from carbonsim.engine.simulation import Simulation, simulate
+    from carbonsim.ensemble import SweepResult, sweep
     from carbonsim.results import Result
     from carbonsim.scenario.loader import list_scenarios, load_scenario, with_overrides
     from carbonsim.scenario.schema import Scenario

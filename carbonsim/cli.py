@@ -20,11 +20,12 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from carbonsim import __version__
 
 if TYPE_CHECKING:
+    from carbonsim.ensemble import SweepResult
     from carbonsim.results import Result
     from carbonsim.scenario.schema import Scenario
 
@@ -199,9 +200,18 @@ def _check_output_options(args: argparse.Namespace) -> None:
     if args.out is None:
         if args.format is not None:
             raise UsageError("--format needs --out DIR (files are only written with --out)")
+        if args.plot:
+            raise UsageError("--plot needs --out DIR (figures are written as PNG files)")
         if args.trades:
             raise UsageError("--trades needs --out DIR (trades are only written to files)")
         return
+    if args.plot:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            raise UsageError(
+                "--plot needs matplotlib, from the 'plot' extra: pip install 'carbonsim[plot]'"
+            )
     if args.format == "parquet":
         import importlib.util
 
@@ -265,6 +275,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 f"--format parquet needs a working pyarrow, from the 'parquet' extra: "
                 f"pip install 'carbonsim[parquet]' ({exc})"
             ) from exc
+        if args.plot:
+            from carbonsim.plot import save_all
+
+            written += save_all(result, args.out, scenario=scenario)
         if not args.quiet:
             print()
             print(f"wrote {len(written)} files:")
@@ -309,6 +323,12 @@ def _add_run_parser(sub: Subparsers) -> None:
         "--trades", action="store_true", help="record every filled order (written with --out)"
     )
     p.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write the figures (price, volume, cumulative, compliance, offsets, and fan "
+        "charts with R > 1) as PNG files into --out (needs the 'plot' extra)",
+    )
+    p.add_argument(
         "--check",
         action="store_true",
         help="check conservation and market invariants after every event (slower)",
@@ -319,6 +339,339 @@ def _add_run_parser(sub: Subparsers) -> None:
         help="no progress bar and no summary; print only the paths of files written",
     )
     p.set_defaults(func=_cmd_run)
+
+
+# ---------------------------------------------------------------------------- sweep
+def _sweep_lines(result: SweepResult) -> str:
+    """The sets and, per metric, the mean (with R > 1: [p05, p95]) of every set."""
+    from carbonsim._format import format_number, format_table
+
+    legend = format_table(
+        ["set", *result.params],
+        [[str(row[0]), *(str(v) for v in row[1:])] for row in result.sets.itertuples()],
+    )
+    table = result.table(percentiles=(5.0, 95.0))
+    many = int(result.provenance.get("replicates", 1)) > 1
+    sets = list(result.sets.index)
+    rows = []
+    for metric in result.metrics:
+        unit = str(table.loc[(sets[0], metric), "unit"])
+        cells = []
+        for s in sets:
+            rec = table.loc[(s, metric)]
+            cell = format_number(rec["mean"], unit)
+            if many:
+                low, high = format_number(rec["p05"], unit), format_number(rec["p95"], unit)
+                cell += f" [{low}, {high}]"
+            cells.append(cell)
+        rows.append([metric, unit, *cells])
+    header = ["metric", "unit", *(f"set {s}" for s in sets)]
+    grid = format_table(header, rows, align="ll" + "r" * len(sets))
+    note = "mean [p05, p95] over replicates" if many else "one replicate per set"
+    return f"{legend}\n\n{grid}\n({note})"
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    """Run a parameter sweep and print each metric per parameter set."""
+    import contextlib
+    import os
+
+    if args.scheduler is not None and args.workers is not None:
+        raise UsageError(
+            "--workers sets the local processes; with --scheduler the cluster's workers run "
+            "the tasks"
+        )
+    client_class: Any = None
+    if args.scheduler is not None:
+        try:
+            from dask.distributed import Client
+
+            client_class = Client
+        except ImportError as exc:
+            raise UsageError(
+                "--scheduler needs dask.distributed, from the 'parallel' extra: "
+                "pip install 'carbonsim[parallel]'"
+            ) from exc
+    from carbonsim._io import atomic_write_with
+    from carbonsim.ensemble import parse_param, sweep
+
+    scenario = _resolve_scenario(args)
+    params: dict[str, list[object]] = {}
+    for text in args.params:
+        field_path, values = parse_param(text)
+        if field_path in params:
+            raise UsageError(f"--param {field_path!r} is given twice")
+        params[field_path] = values
+    progress = not args.quiet and sys.stderr.isatty()
+    with contextlib.ExitStack() as stack:
+        executor = None
+        if client_class is not None:
+            client = stack.enter_context(client_class(args.scheduler))
+            executor = client.get_executor()
+        result = sweep(
+            scenario,
+            params,
+            replicates=args.replicates,
+            seed=args.seed,
+            executor=executor,
+            workers=args.workers,
+            chunk=args.chunk,
+            progress=progress,
+            directory=args.out,
+        )
+    if not args.quiet:
+        where = args.scheduler or f"up to {args.workers or os.cpu_count()} local process(es)"
+        print(
+            f"{scenario.name}: {result.n_sets} parameter set(s) x {args.replicates} "
+            f"replicate(s), seed {args.seed}, on {where}, scenario hash {scenario.content_hash()}"
+        )
+        print()
+        print(_sweep_lines(result))
+    if args.out is not None:
+        from pathlib import Path
+
+        out = Path(args.out)
+        written = [
+            atomic_write_with(out / "summary.csv", result.summary.to_csv),
+            atomic_write_with(out / "table.csv", result.table().to_csv),
+        ]
+        if not args.quiet:
+            print()
+            print(f"wrote {len(written)} files (per-set results and sweep.json alongside):")
+        for path in written:
+            print(path)
+    return EXIT_OK
+
+
+def _add_sweep_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="run a parameter sweep with replicates on local processes or a Dask cluster",
+        description="Run every combination of the --param values with R seeded replicates "
+        "each and print the mean (and p05/p95) of every summary metric per parameter set. "
+        "Results are identical whatever the workers and chunking.",
+    )
+    _add_scenario_arguments(p)
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        default=[],
+        metavar="PATH=V1,V2",
+        help="a field to sweep by dotted path and its values, e.g. "
+        "'periods.*.offset_limit_share=0.0,0.05'; values are read as TOML when they can be "
+        "(repeatable: the sets are all combinations)",
+    )
+    p.add_argument(
+        "--replicates",
+        type=_positive_int,
+        default=1,
+        metavar="R",
+        help="replicates per parameter set (default 1)",
+    )
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, metavar="N", help="root seed (default 0)"
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="local worker processes (default: one per CPU)",
+    )
+    p.add_argument(
+        "--chunk",
+        type=_positive_int,
+        default=None,
+        metavar="C",
+        help="replicates per task (default: about two tasks per worker)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Dask cluster whose scheduler is at ADDRESS, e.g. tcp://host:8786 "
+        "(needs the 'parallel' extra)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="write summary.csv (one row per set and replicate) and table.csv, and keep each "
+        "finished set in DIR: rerunning the same sweep with the same DIR resumes it",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar and no table; print only file paths"
+    )
+    p.set_defaults(func=_cmd_sweep)
+
+
+# ---------------------------------------------------------------------------- calibrate
+def _bounds_arg(text: str) -> tuple[str, tuple[float, float]]:
+    """argparse type: ``PATH=LOWER:UPPER``, the bounds of a parameter to fit."""
+    path, sep, bounds = text.partition("=")
+    lower, sep2, upper = bounds.partition(":")
+    try:
+        if not (sep and sep2 and path.strip()):
+            raise ValueError
+        lo, hi = float(lower), float(upper)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected PATH=LOWER:UPPER, e.g. behaviour.discount_rate=0.01:1.0, got {text!r}"
+        ) from None
+    if not lo < hi:
+        raise argparse.ArgumentTypeError(f"lower must be below upper, got {text!r}")
+    return path.strip(), (lo, hi)
+
+
+def _calibrate_command(args: argparse.Namespace) -> str:
+    """The command line that reruns this calibration (stored as provenance)."""
+    import shlex
+
+    parts = ["carbonsim", "calibrate", str(args.scenario)]
+    if args.targets is not None:
+        parts += ["--targets", str(args.targets)]
+    for path, (lo, hi) in args.params:
+        parts += ["--param", f"{path}={lo!r}:{hi!r}"]
+    parts += ["--seed", str(args.seed), "--replicates", str(args.replicates)]
+    parts += ["--maxiter", str(args.maxiter)]
+    if args.method != "Nelder-Mead":
+        parts += ["--method", args.method]
+    if args.write:
+        parts.append("--write")
+    if args.out is not None:
+        parts += ["--out", str(args.out)]
+    if args.force:
+        parts.append("--force")
+    return shlex.join(parts)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit a scenario's behaviour parameters to its targets; optionally write the result.
+
+    Exit code 0 when every target passes at the fitted values, 1 when one fails (the fit is
+    then written only with ``--force``).
+    """
+    from pathlib import Path
+
+    from carbonsim.calibration import fit, load_targets, targets, write_calibration
+    from carbonsim.scenario.loader import load_scenario, parse_override, with_overrides
+
+    if args.overrides and (args.write or args.out is not None):
+        raise UsageError(
+            "--set cannot be combined with --write or --out: the file written would not hold "
+            "the overridden values; edit a copy of the scenario file and calibrate that"
+        )
+    if args.force and not (args.write or args.out is not None):
+        raise UsageError("--force needs --write or --out")
+    scenario = load_scenario(args.scenario, calibrated=False)
+    overrides = [parse_override(text) for text in args.overrides]
+    if overrides:
+        scenario = with_overrides(scenario, overrides)
+    if args.targets is None:
+        table = targets(scenario.name)
+    elif Path(args.targets).is_file():
+        table = load_targets(args.targets)
+    else:
+        table = targets(args.targets)
+    parameters = {p: (b[0], b[1]) for p, b in scenario.calibration.parameters.items()}
+    parameters.update(dict(args.params))
+    if not parameters:
+        raise UsageError(
+            f"scenario {scenario.name!r} declares no parameters to fit ([calibration.parameters] "
+            "is empty); give --param PATH=LOWER:UPPER"
+        )
+    progress = sys.stderr.isatty()
+    result = fit(
+        scenario,
+        parameters,
+        targets=table,
+        seed=args.seed,
+        replicates=args.replicates,
+        maxiter=args.maxiter,
+        method=args.method,
+        progress=progress,
+    )
+    print(result.summary())
+    failed = [str(t) for t in result.moments.index[~result.moments["passed"]]]
+    if failed:
+        print(f"\ntarget(s) not met within tolerance: {', '.join(failed)}", file=sys.stderr)
+    if args.write or args.out is not None:
+        if failed and not args.force:
+            print("nothing written (--force writes a fit that misses its targets)", file=sys.stderr)
+        else:
+            path = write_calibration(
+                args.scenario, result.calibration(_calibrate_command(args)), out=args.out
+            )
+            print(f"\nwrote the [calibration] table of {path}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _add_calibrate_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit behaviour parameters to the scenario's targets (method of simulated moments)",
+        description="Fit the parameters listed in the scenario's [calibration.parameters] (or "
+        "--param) so that its simulated moments meet its calibration targets "
+        "(carbonsim.calibration.targets), starting from the values written in the file, with "
+        "the same seed in every simulation. Prints the fitted values and each target against "
+        "its simulated value; with --write rewrites only the [calibration] table of the "
+        "scenario file (comments kept), with --out writes a calibrated copy. Exit code 1 when "
+        "a target is not met.",
+    )
+    _add_scenario_arguments(p)
+    p.add_argument(
+        "--targets",
+        default=None,
+        metavar="NAME|FILE",
+        help="targets of another scenario, or a targets TOML file ([[target]] rows as in "
+        "carbonsim/calibration/targets.toml) (default: the scenario's own)",
+    )
+    p.add_argument(
+        "--param",
+        dest="params",
+        action="append",
+        type=_bounds_arg,
+        default=[],
+        metavar="PATH=LOWER:UPPER",
+        help="fit this field (dotted path) within bounds, in addition to (or replacing the "
+        "bounds of) the scenario's [calibration.parameters] (repeatable)",
+    )
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=0, metavar="N", help="root seed (default 0)"
+    )
+    p.add_argument(
+        "--replicates",
+        type=_positive_int,
+        default=1,
+        metavar="R",
+        help="replicates per simulation; the moments are their means (default 1)",
+    )
+    p.add_argument(
+        "--maxiter",
+        type=_positive_int,
+        default=60,
+        metavar="N",
+        help="optimizer iterations (Nelder-Mead: 1-2 simulations each) (default 60)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("Nelder-Mead", "Powell", "COBYLA"),
+        default="Nelder-Mead",
+        help="scipy.optimize.minimize method, derivative-free (default Nelder-Mead)",
+    )
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--write",
+        action="store_true",
+        help="rewrite the [calibration] table of the scenario file (a built-in name: the "
+        "packaged file)",
+    )
+    where.add_argument(
+        "--out", default=None, metavar="FILE", help="write a calibrated copy of the file to FILE"
+    )
+    p.add_argument("--force", action="store_true", help="write even when a target is not met")
+    p.set_defaults(func=_cmd_calibrate)
 
 
 # ---------------------------------------------------------------------------- schema
@@ -402,6 +755,8 @@ _COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_scenarios_parser,
     _add_show_parser,
     _add_run_parser,
+    _add_sweep_parser,
+    _add_calibrate_parser,
     _add_schema_parser,
     _add_columns_parser,
     _add_info_parser,

@@ -23,12 +23,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from carbonsim._io import atomic_write_text, atomic_write_with
+
+if TYPE_CHECKING:
+    from carbonsim.plot import PlotAccessor
 
 __all__ = ["MARKET_COLUMNS", "SUMMARY_METRICS", "UNIT_COLUMNS", "Result"]
 
@@ -44,6 +47,11 @@ MARKET_COLUMNS: dict[str, tuple[str, str]] = {
     "offset_volume": ("t", "offset credits traded"),
     "band_low": ("currency/t", "lower limit of the listed price band that session"),
     "band_high": ("currency/t", "upper limit of the listed price band that session"),
+    "expected_price": ("currency/t", "market-wide expected price after the session"),
+    "fundamental_price": (
+        "currency/t",
+        "competitive price with banking implied by expected scarcity and abatement costs",
+    ),
 }
 
 #: Columns of :attr:`Result.units`: name -> (unit, description).
@@ -120,6 +128,17 @@ class Result:
             )
         _with_attrs(self.market, MARKET_COLUMNS, self.provenance)
         _with_attrs(self.units, UNIT_COLUMNS, self.provenance)
+
+    @property
+    def plot(self) -> PlotAccessor:
+        """Figures of this result (``result.plot.price()``, ...; needs matplotlib).
+
+        See :mod:`carbonsim.plot`; :meth:`~carbonsim.plot.PlotAccessor.save_all` writes
+        them all as PNG files.
+        """
+        from carbonsim.plot import PlotAccessor
+
+        return PlotAccessor(self)
 
     @property
     def n_replicates(self) -> int:

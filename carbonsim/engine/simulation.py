@@ -14,8 +14,15 @@ once, then runs one simpy environment with
 - an **offset process**: the legacy CCER stock becomes available, and the offset market
   clears every few sessions.
 
+- **auction processes**: government sealed-bid uniform-price auctions (paid allocation,
+  the part of an absolute cap not given free, Beijing's band-triggered auctions), with
+  bids from short units around the expected price; a market stability reserve (EU) adjusts
+  the supply of the next period's auctions from the surplus in circulation;
+- an **issuance process** for post-relaunch CCER projects.
+
 Events on the same calendar day run in a fixed order, encoded as fractions of a day:
-allocation (0.1), verification (0.2), the trading session (0.5), deadlines (0.9).
+allocation (0.1), verification (0.2), the trading session (0.5), auctions (0.6), deadlines
+(0.9).
 
 State arrays have a leading replicate axis ``R``. All randomness during the run comes from a
 :class:`~carbonsim._random.BatchRandom` (and the activity draw from per-replicate seeds), so
@@ -49,7 +56,7 @@ import simpy
 from carbonsim import __version__
 from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, make_strategy
-from carbonsim.clearing import call_auction_batch
+from carbonsim.clearing import call_auction_batch, sealed_bid_auction
 from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
 from carbonsim.engine.calendar import trading_days
 from carbonsim.market.abatement import MACCurves, abatement_at_price, abatement_cost
@@ -57,7 +64,14 @@ from carbonsim.market.abatement import avoided_pollutants as _avoided
 from carbonsim.market.allocation import AllocationInputs, allocate, pre_allocation
 from carbonsim.market.compliance import apply_surrender, deadline_stages, obligation
 from carbonsim.market.ledger import Ledger
+from carbonsim.market.offsets import issued_credits, synthetic_projects
 from carbonsim.market.penalties import assess_penalty, enforce, reference_price
+from carbonsim.market.policy import (
+    band_trigger_init,
+    msr_intake,
+    msr_invalidation,
+    update_band_trigger,
+)
 from carbonsim.market.population import population_from_preset, synthetic_population
 from carbonsim.market.units import ActivityDraw, UnitTable, draw_activity
 from carbonsim.results import Result
@@ -70,8 +84,9 @@ __all__ = ["InvariantError", "Simulation", "build_units", "simulate"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-OFFSET_CLASS = "ccer"
-_T_ALLOCATE, _T_VERIFY, _T_SESSION, _T_DEADLINE = 0.1, 0.2, 0.5, 0.9
+OFFSET_CLASS = "ccer"  # legacy credits
+PROJECT_CLASS = "ccer_new"  # credits of post-relaunch projects
+_T_ALLOCATE, _T_VERIFY, _T_SESSION, _T_AUCTION, _T_DEADLINE = 0.1, 0.2, 0.5, 0.6, 0.9
 _OFFSET_LOTS = 20  # project owners' offers per replicate in one offset session
 
 
@@ -128,6 +143,8 @@ class _PeriodState:
     bought: FloatArray = field(default_factory=lambda: np.zeros(0))
     sold: FloatArray = field(default_factory=lambda: np.zeros(0))
     stage_of_unit: IntArray | None = None
+    expected_auction: FloatArray = field(default_factory=lambda: np.zeros(0))  # (R,) t
+    auctioned: FloatArray = field(default_factory=lambda: np.zeros(0))  # (R,) t sold so far
     abatement_decided: bool = False
     verified_known: bool = False
     done: bool = False
@@ -228,7 +245,21 @@ class Simulation:
         all_years = sorted({y for p in sc.periods for y in p.emission_years})
         first, last = all_years[0], all_years[-1]
         vintages = list(range(first, last + 2))  # +1: deductions from the next allocation
-        self.ledger = Ledger(r, self.units.names, vintages, offset_classes=(OFFSET_CLASS,))
+        self.vintages = vintages
+        for a in sc.auctions:
+            if a.vintage not in vintages:
+                raise ValueError(
+                    f"auctions: vintage {a.vintage} of the auction on {a.date} is not one of "
+                    f"the scenario's vintages {vintages[0]}..{vintages[-1]}"
+                )
+        self.ledger = Ledger(
+            r, self.units.names, vintages, offset_classes=(OFFSET_CLASS, PROJECT_CLASS)
+        )
+        self.carried = np.zeros((r, n), np.int64)
+        self.msr_holdings = np.zeros(r)
+        self.msr_adjustment = np.zeros(r)  # net change of the next period's auction supply
+        trig = sc.policy.band_trigger
+        self.band_state = band_trigger_init(r, trig.window) if trig is not None else None
         # activity: one draw per replicate from its own seed, so replicate k's shocks do
         # not depend on the batch (a loop over replicates, once, at set-up)
         parts = [
@@ -250,10 +281,23 @@ class Simulation:
         self.first_year = first
 
         self.periods = [self._make_period(p) for p in sc.periods]
+        for p in self.periods:
+            p.expected_auction = np.zeros(r)
+            p.auctioned = np.zeros(r)
+            if p.spec.auction_remainder:
+                caps = sum(self._period_caps(p))
+                p.expected_auction += np.maximum(caps - p.final_allocation.sum(axis=(1, 2)), 0.0)
+        for a in sc.auctions:
+            owner = self._period_of_vintage(a.vintage)
+            if owner is not None:
+                owner.expected_auction += a.supply
         self._now = 0.0
         t_total = len(self.days)
         self.market = {
-            name: np.full((r, t_total), np.nan if "price" in name or "vwap" in name else 0.0)
+            name: np.full(
+                (r, t_total),
+                np.nan if ("price" in name and name != "auction_price") or "vwap" in name else 0.0,
+            )
             for name in (
                 "price",
                 "vwap",
@@ -267,6 +311,10 @@ class Simulation:
                 "band_high",
                 "expected_price",
                 "fundamental_price",
+                "auction_price",
+                "auction_volume",
+                "intervention_volume",
+                "msr_holdings",
             )
         }
         self.last_close = np.full(r, float(sc.trading.opening_price))
@@ -278,6 +326,7 @@ class Simulation:
         self.offsets_open = False
         self.session_index = -1
         self._obligation_estimate = np.zeros((r, n))
+        self._gap = np.zeros((r, n))
 
     def _t(self, date: dt.date) -> float:
         return max(float((pd.Timestamp(date) - self.start).days), 0.0)
@@ -325,7 +374,11 @@ class Simulation:
     # ------------------------------------------------------------------ period events
     def _prior_emissions(self, p: _PeriodState) -> FloatArray:
         """Emissions the market expects before verification: baseline, (R, Y, N)."""
-        return np.broadcast_to(self.unit_size[None, None, :], p.unabated.shape).astype(np.float64)
+        # C-contiguous: numpy's summation order (and so the last bits of a sum) depends on
+        # the memory layout, and replicate k must not depend on the batch
+        return np.ascontiguousarray(
+            np.broadcast_to(self.unit_size[None, None, :], p.unabated.shape), dtype=np.float64
+        )
 
     def _update_fundamental(self) -> None:
         """Competitive price path with banking (Rubin 1996), solved per replicate.
@@ -356,14 +409,20 @@ class Simulation:
         covered = np.zeros(r)
         blocks: list[tuple[float, FloatArray]] = []
         for q in remaining:
+            # auction supply still to come counts as supply (sold allowances are holdings)
+            to_auction = np.maximum(q.expected_auction - q.auctioned, 0.0)
             if q.verified_known:
                 verified = (q.unabated - q.abated).sum(axis=(1, 2))
-                shortage += verified - q.allocated.sum(axis=1)
+                shortage += verified - q.allocated.sum(axis=1) - to_auction
                 covered += verified
                 continue
             prior = self._prior_emissions(q)
             covered += prior.sum(axis=(1, 2))
-            shortage += prior.sum(axis=(1, 2)) - q.expected_allocation.sum(axis=1)
+            free = q.expected_allocation.sum(axis=1)
+            shortage += prior.sum(axis=(1, 2)) - free - q.expected_auction
+            # allowances already bought at auction sit in holdings but also in `allocated`
+            # (excluded from the banked surplus below); count them once, as supply
+            shortage += q.auctioned
             if q.abatement_decided:
                 shortage -= q.abated.sum(axis=(1, 2))
             else:
@@ -377,7 +436,9 @@ class Simulation:
             self.ledger.offsets.sum(axis=(1, 2)) + self.ledger.project_offsets.sum(axis=1),
             cap_share * covered,
         )
-        shortage = shortage - banked - offsets
+        # the market stability reserve's pending intake (negative) or release (positive)
+        # changes the supply of the next auctions
+        shortage = shortage - banked - offsets - self.msr_adjustment
         if not blocks:  # every period's abatement is decided: nothing responds to price
             return
 
@@ -392,7 +453,7 @@ class Simulation:
             return total
 
         lo = np.zeros(r)
-        hi = np.full(r, 100.0 * self.scenario.trading.opening_price)
+        hi = np.full(r, float(b.choke_price))  # a shortage beyond abatement: the backstop
         for _ in range(48):
             mid = 0.5 * (lo + hi)
             enough = abated_at(mid) >= shortage
@@ -468,8 +529,11 @@ class Simulation:
         if (ob.top_up > 0).any():
             self.ledger.allocate(p.last_year, ob.top_up, issue=True)
             p.allocated += ob.top_up
-        p.obligation = ob.obligation.astype(np.int64)
+        # obligations carried from earlier periods (EU penalty rule) are added here
+        p.obligation = ob.obligation.astype(np.int64) + self.carried
+        self.carried = np.zeros_like(self.carried)
         p.verified_known = True
+        self._apply_msr(p)
         self._now = self._env.now
         self._update_fundamental()
         if p.spec.stages:
@@ -491,6 +555,7 @@ class Simulation:
             offset_limit_share=p.spec.offset_limit_share,
             offset_cap=np.where(due, cap_left, 0),
             offset_first=True,
+            eligible_offset_classes=self._offset_classes_for(p.last_year),
         )
         p.surrendered += res.allowances
         p.offsets_surrendered += res.offsets.sum(axis=-1)
@@ -517,6 +582,7 @@ class Simulation:
         )
         next_vintage = p.last_year + 1
         enforce(self.ledger, outcome, deduction_vintage=next_vintage)
+        self.carried = self.carried + np.asarray(outcome.carried_obligation, np.int64)
         banked = self.ledger.valid_holdings(p.last_year)
         total_abated = p.abated.sum(axis=1)
         pollutants = _avoided(total_abated, self.units)
@@ -596,6 +662,7 @@ class Simulation:
             # allowances the unit must still hold at the deadline, net of those to come
             need = np.maximum(ob - offset_use, 0.0) - future_alloc
             self._obligation_estimate = np.maximum(ob, 0.0)
+            self._gap = need - holdings
             deadline_t = min([*(s for s in p.t_stages if s >= t), p.t_deadline])
             to_deadline = int(
                 np.searchsorted(self._session_times, deadline_t) - 1 - self.session_index
@@ -675,7 +742,7 @@ class Simulation:
         market = orders.replicate + r * (orders.segment == BLOCK)
         # marketable repricing: a buyer willing to pay more than the band's top bids the
         # top; a seller willing to take less than the bottom offers at the bottom
-        price = orders.price.copy()
+        price = np.minimum(orders.price, sc.behaviour.choke_price)  # nobody bids above it
         price = np.where(
             orders.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market])
         )
@@ -740,49 +807,268 @@ class Simulation:
         m["fundamental_price"][:, i] = self.fundamental_price
         if self.offsets_open and p is not None and i % sc.offsets.session_interval == 0:
             self._offset_session(i, p, view)
+        if self.band_state is not None and p is not None:
+            self._band_trigger(i, p, close)
+        m["msr_holdings"][:, i] = self.msr_holdings
         self._after_event("session")
 
     def _offset_session(self, i: int, p: _PeriodState, view: MarketView) -> None:
-        """Clear the offset market: units' eligible demand against project owners' stock."""
+        """Clear the offset market: units' eligible demand against project owners' stock.
+
+        Each class usable for the current period is cleared in turn (legacy credits first),
+        in one batched call over replicates per class; demand is what the usage cap leaves
+        after the eligible credits a unit holds or has surrendered.
+        """
         off = self.scenario.offsets
         r, n = self.n_replicates, self.units.n_units
+        classes = self._offset_classes_for(p.last_year)
+        if not classes:
+            return
         cap = np.floor(p.spec.offset_limit_share * self._obligation_estimate)
-        held = self.ledger.offsets[:, :, 0].astype(np.float64) + p.offsets_surrendered
-        bid_qty = np.maximum(cap - held, 0.0)
+        idx = [self.ledger.offset_class_index(c) for c in classes]
         bid_price = (
             self.expected_price[:, None]
             * (1.0 - off.discount)
             * np.exp(0.05 * self.rng.standard_normal((r, n)))
         )
-        stock = self.ledger.project_offsets[:, 0].astype(np.float64)
-        lot = np.floor(stock / _OFFSET_LOTS)
-        ask_qty = np.repeat(lot[:, None], _OFFSET_LOTS, axis=1)
-        ask_qty[:, -1] += stock - lot * _OFFSET_LOTS
         if self.offer_noise is None:
             self.offer_noise = np.exp(
                 off.supply_cost_sigma * self.rng.standard_normal((r, _OFFSET_LOTS))
             )
         ask_price = off.supply_cost * self.offer_noise
-        bids = bid_qty >= 1.0
-        rb, ub = np.nonzero(bids)
-        ra, la = np.nonzero(ask_qty >= 1.0)
-        if len(rb) == 0 or len(ra) == 0:
+        volume = np.zeros(r)
+        turnover = np.zeros(r)
+        for cls, k in zip(classes, idx, strict=True):
+            held = self.ledger.offsets[:, :, idx].sum(axis=2).astype(np.float64)
+            bid_qty = np.maximum(cap - held - p.offsets_surrendered, 0.0)
+            stock = self.ledger.project_offsets[:, k].astype(np.float64)
+            lot = np.floor(stock / _OFFSET_LOTS)
+            ask_qty = np.repeat(lot[:, None], _OFFSET_LOTS, axis=1)
+            ask_qty[:, -1] += stock - lot * _OFFSET_LOTS
+            rb, ub = np.nonzero(bid_qty >= 1.0)
+            ra, la = np.nonzero(ask_qty >= 1.0)
+            if len(rb) == 0 or len(ra) == 0:
+                continue
+            res = call_auction_batch(
+                np.concatenate([rb, ra]),
+                np.concatenate([np.ones(len(rb), bool), np.zeros(len(ra), bool)]),
+                np.concatenate([bid_price[rb, ub], ask_price[ra, la]]),
+                np.concatenate([bid_qty[rb, ub], ask_qty[ra, la]]),
+                n_markets=r,
+                tick=self.scenario.trading.tick,
+            )
+            got = np.zeros((r, n), np.int64)
+            np.add.at(got, (rb, ub), res.fill[: len(rb)].astype(np.int64))
+            if got.sum() == 0:
+                continue
+            px = np.nan_to_num(res.price, nan=0.0)
+            self.ledger.transfer_offsets(cls, got, px)
+            volume += res.volume
+            turnover += px * res.volume
+        if volume.any():
+            self.market["offset_volume"][:, i] = volume
+            self.market["offset_price"][:, i] = np.divide(
+                turnover, volume, out=np.full(r, np.nan), where=volume > 0
+            )
+
+    def _offset_classes_for(self, year: int) -> list[str]:
+        """Offset classes usable for compliance year ``year``, legacy first."""
+        off = self.scenario.offsets
+        classes = []
+        if off.legacy_last_year is None or year <= off.legacy_last_year:
+            classes.append(OFFSET_CLASS)
+        if off.projects > 0:
+            classes.append(PROJECT_CLASS)
+        return classes
+
+    def _auction(
+        self,
+        i: int,
+        vintage: int,
+        supply: FloatArray,
+        reserve: float,
+        period: _PeriodState | None = None,
+    ) -> None:
+        """A government sealed-bid uniform-price auction of ``supply`` (R,) tonnes.
+
+        Allowances won count as the buyer's allocation of ``period`` (paid allocation).
+        """
+        b = self.scenario.behaviour
+        r, n = self.n_replicates, self.units.n_units
+        supply_t = np.floor(np.maximum(supply, 0.0)).astype(np.int64)
+        if not (supply_t > 0).any():
             return
-        res = call_auction_batch(
-            np.concatenate([rb, ra]),
-            np.concatenate([np.ones(len(rb), bool), np.zeros(len(ra), bool)]),
-            np.concatenate([bid_price[rb, ub], ask_price[ra, la]]),
-            np.concatenate([bid_qty[rb, ub], ask_qty[ra, la]]),
-            n_markets=r,
-            tick=self.scenario.trading.tick,
+        self.ledger.issue(vintage, supply_t)
+        gap = np.floor(np.maximum(self._gap, 0.0))
+        bidders = (gap >= 1.0) & (self.rng.random((r, n)) < b.auction_participation)
+        rows, cols = np.nonzero(bidders)
+        z = self.rng.standard_normal((r, n), where=(rows, cols))
+        price = self.expected_price[rows] * np.exp(
+            b.auction_bid_sigma * z - 0.5 * b.auction_bid_sigma**2
         )
-        got = np.zeros((r, n), np.int64)
-        np.add.at(got, (rb, ub), res.fill[: len(rb)].astype(np.int64))
-        if got.sum() == 0:
+        price = np.minimum(price, b.choke_price)
+        fills = np.zeros((r, n), np.int64)
+        clearing = np.full(r, np.nan)
+        tick = self.scenario.trading.tick
+        for k in range(r):  # one small auction per replicate, at an event (not per session)
+            sel = rows == k
+            if not sel.any() or supply_t[k] == 0:
+                continue
+            res = sealed_bid_auction(
+                price[sel],
+                gap[k, cols[sel]],
+                supply=float(supply_t[k]),
+                reserve_price=reserve,
+                tick=tick,
+            )
+            fills[k, cols[sel]] = np.rint(res.fills).astype(np.int64)
+            clearing[k] = res.price
+        if fills.sum() > 0:
+            self.ledger.sell(vintage, fills, np.nan_to_num(clearing, nan=0.0))
+            if period is not None:
+                period.allocated += fills
+                period.auctioned += fills.sum(axis=1)
+        j = max(i, 0)
+        self.market["auction_price"][:, j] = np.where(fills.sum(axis=1) > 0, clearing, np.nan)
+        self.market["auction_volume"][:, j] += fills.sum(axis=1)
+
+    def _band_trigger(self, i: int, p: _PeriodState, close: FloatArray) -> None:
+        """Beijing's band: a sustained price outside it triggers an auction or a buy-back."""
+        trig = self.scenario.policy.band_trigger
+        assert trig is not None
+        assert self.band_state is not None
+        upd = update_band_trigger(
+            self.band_state,
+            close,
+            band=(trig.low, trig.high),
+            min_days=trig.min_days,
+            quantity=int(trig.quantity),
+        )
+        self.band_state = upd.state
+        action = np.asarray(upd.action)
+        if (action > 0).any():
+            supply = np.where(action > 0, upd.quantity, 0).astype(np.float64)
+            self._auction(i, p.last_year, supply, reserve=0.0, period=p)
+            self.market["intervention_volume"][:, i] += self.market["auction_volume"][:, i] * (
+                action > 0
+            )
+        if (action < 0).any():
+            # long units sell to the government pro rata to their surplus, at the close
+            holdings = self.ledger.valid_holdings(p.last_year).astype(np.float64)
+            surplus = np.minimum(np.maximum(-self._gap, 0.0), holdings)
+            total = surplus.sum(axis=1, keepdims=True)
+            want = np.where(action[:, None] < 0, upd.quantity[:, None], 0).astype(np.float64)
+            share = np.divide(surplus, total, out=np.zeros_like(surplus), where=total > 0)
+            qty = np.minimum(np.floor(want * share), np.floor(holdings)).astype(np.int64)
+            if qty.sum() > 0:
+                self.ledger.buy_back(qty, close)
+                self.market["intervention_volume"][:, i] -= qty.sum(axis=1)
+
+    def _apply_msr(self, p: _PeriodState) -> None:
+        """EU market stability reserve at verification: the surplus in circulation (TNAC)
+        sets the intake into (or release from) the reserve, which reduces (or raises) the
+        supply of the next period's auctions; holdings above the threshold are invalidated."""
+        msr = self.scenario.policy.msr
+        if msr is None:
             return
-        self.ledger.transfer_offsets(OFFSET_CLASS, got, np.nan_to_num(res.price, nan=0.0))
-        self.market["offset_price"][:, i] = res.price
-        self.market["offset_volume"][:, i] = res.volume
+        held = self.ledger.allowances.sum(axis=(1, 2)).astype(np.float64)
+        owed = np.maximum(p.obligation - p.surrendered - p.offsets_surrendered, 0).sum(axis=1)
+        tnac = np.maximum(held - owed, 0.0)
+        flow = msr_intake(
+            tnac,
+            upper=msr.upper,
+            lower=msr.lower,
+            rate=msr.rate,
+            release=msr.release,
+            buffer_upper=msr.buffer_upper,
+            msr_holdings=self.msr_holdings,
+        )
+        intake = np.asarray(flow.intake, np.float64)
+        release = np.asarray(flow.release, np.float64)
+        self.msr_holdings = self.msr_holdings + intake - release
+        self.msr_adjustment = self.msr_adjustment - intake + release
+        invalid = np.asarray(
+            msr_invalidation(self.msr_holdings, threshold=msr.invalidation_threshold), np.float64
+        )
+        self.msr_holdings = self.msr_holdings - invalid
+
+    def _remainder_auctions(self, env: simpy.Environment, p: _PeriodState) -> Any:
+        """Auction the part of the cap not allocated free, in equal parts over the period."""
+        spec = p.spec
+        remainder = p.expected_auction
+        k = spec.auctions_per_period
+        times = np.linspace(p.t_allocate, p.t_deadline, k + 2)[1:-1]
+        for t in times:
+            yield env.timeout(max(t - env.now, 0.0))
+            i = max(int(np.searchsorted(self._session_times, env.now, side="right") - 1), 0)
+            supply = remainder / k + self.msr_adjustment / k
+            self._auction(i, p.last_year, supply, spec.auction_reserve_price, period=p)
+            self._after_event("auction")
+        self.msr_adjustment = np.zeros_like(self.msr_adjustment)
+
+    def _period_caps(self, p: _PeriodState) -> list[float]:
+        """The absolute cap of each emission year of ``p`` (``cap`` or ``cap_schedule``)."""
+        params = p.spec.allocation_params
+        caps = []
+        for year in p.years:
+            if "cap" in params:
+                caps.append(float(params["cap"]))
+            elif "cap_schedule" in params:
+                sched = params["cap_schedule"]
+                caps.append(float(sched[str(year)] if str(year) in sched else sched[year]))
+            else:
+                raise ValueError(
+                    f"periods[{p.spec.name}]: auction_remainder needs allocation_params.cap "
+                    "or cap_schedule"
+                )
+        return caps
+
+    def _period_of_vintage(self, vintage: int) -> _PeriodState | None:
+        for p in self.periods:
+            if vintage in p.years:
+                return p
+        return None
+
+    def _explicit_auction(self, env: simpy.Environment, spec: Any) -> Any:
+        yield env.timeout(self._t(spec.date) + _T_AUCTION)
+        i = max(int(np.searchsorted(self._session_times, env.now, side="right") - 1), 0)
+        self._auction(
+            i,
+            spec.vintage,
+            np.full(self.n_replicates, spec.supply),
+            spec.reserve_price,
+            period=self._period_of_vintage(spec.vintage),
+        )
+        self._after_event("auction")
+
+    def _issuance_process(self, env: simpy.Environment) -> Any:
+        """Post-relaunch projects issue credits after verification, year by year."""
+        off = self.scenario.offsets
+        projects = synthetic_projects(off.projects, rng=off.project_seed)
+        sc = self.scenario
+        events: dict[float, FloatArray] = {}
+        for year in range(sc.time.start.year - 1, sc.time.end.year + 1):
+            seeds = [
+                np.random.SeedSequence(s.entropy, spawn_key=(*s.spawn_key, 2, year))
+                for s in self.seeds
+            ]
+            iss = issued_credits(
+                projects,
+                f"{year}-01-01",
+                f"{year + 1}-01-01",
+                rng=seeds,
+                replicates=self.n_replicates,
+                first_issuance=off.first_issuance,
+            )
+            for j, date in enumerate(np.asarray(iss.issue_date)):
+                t = self._t(pd.Timestamp(date).date()) + _T_ALLOCATE
+                if t > self._session_times[-1]:
+                    continue
+                events.setdefault(t, np.zeros(self.n_replicates))
+                events[t] += np.asarray(iss.credits)[:, j]
+        for t in sorted(events):
+            yield env.timeout(max(t - env.now, 0.0))
+            self.ledger.issue_offsets(PROJECT_CLASS, events[t].astype(np.int64))
 
     def _open_offsets(self) -> None:
         off = self.scenario.offsets
@@ -866,6 +1152,12 @@ class Simulation:
             env.process(self._offset_process(env))
         for p in self.periods:
             env.process(self._period_process(env, p))
+            if p.spec.auction_remainder:
+                env.process(self._remainder_auctions(env, p))
+        for spec in self.scenario.auctions:
+            env.process(self._explicit_auction(env, spec))
+        if self.scenario.offsets.projects > 0:
+            env.process(self._issuance_process(env))
         env.process(self._trading_process(env))
         horizon = max([self._session_times[-1], *(p.t_deadline for p in self.periods)]) + 1.0
         env.run(until=horizon)

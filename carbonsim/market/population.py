@@ -514,6 +514,8 @@ def synthetic_population(
     name_prefix: str = "unit",
     shock_scale: float = 1.0,
     growth_scale: float = 1.0,
+    growth_shift: float = 0.0,
+    mac_potential_scale: float = 1.0,
 ) -> UnitTable:
     """Draw ``n_units`` covered units whose baseline emissions sum to ``total_emissions``.
 
@@ -550,6 +552,12 @@ def synthetic_population(
     shock_scale, growth_scale : float
         Multipliers (>= 0) of the drawn yearly shock sigmas and trend growth rates; 0 makes
         realized activity equal the reference activity every year (for textbook cases).
+    growth_shift : float
+        Added to every unit's trend growth, 1/yr (> -1): an exogenous trend such as the
+        decline of fossil generation as renewables grow.
+    mac_potential_scale : float
+        Multiplier (>= 0) of every unit's abatement potential (linear ``mac_max_share``,
+        step shares), capped so that no unit can abate more than all its emissions.
 
     Returns
     -------
@@ -656,7 +664,16 @@ def synthetic_population(
     check_in_range("growth_scale", growth_scale, 0.0)
     for key in ("sigma_output", "sigma_intensity"):
         columns[key] = np.asarray(columns[key], np.float64) * shock_scale
-    columns["growth"] = np.asarray(columns["growth"], np.float64) * growth_scale
+    columns["growth"] = np.asarray(columns["growth"], np.float64) * growth_scale + growth_shift
+    check_in_range("growth_shift", growth_shift, -0.5, 0.5)
+    check_in_range("mac_potential_scale", mac_potential_scale, 0.0)
+    if mac_potential_scale != 1.0:
+        share = np.asarray(columns["mac_max_share"], np.float64) * mac_potential_scale
+        columns["mac_max_share"] = np.minimum(share, 1.0)
+        steps = np.asarray(columns["mac_step_share"], np.float64) * mac_potential_scale
+        row_total = steps.sum(axis=1, keepdims=True)
+        squeeze = np.where(row_total > 1.0, 1.0 / np.maximum(row_total, 1e-300), 1.0)
+        columns["mac_step_share"] = steps * squeeze
     units = UnitTable.create(names=names, **columns)
     log.debug("synthetic population: %r, total %.6g t", units, total)
     return units
@@ -840,8 +857,17 @@ def population_from_preset(name: str, *, rng: SeedLike = None, **overrides: Any)
     n_units = int(overrides.pop("n_units", preset.n_units))
     total = float(overrides.pop("total_emissions", preset.total_emissions))
     if n_units != preset.n_units and "sector_counts" not in overrides:
-        # a scaled-down (or up) copy keeps the preset's sector shares of units
+        # a scaled copy keeps the preset's sector shares of units; sectors that round to no
+        # unit are dropped and the emission shares of the others renormalised
         counts = kwargs.pop("sector_counts")
-        kwargs["sector_mix"] = {k: v / preset.n_units for k, v in counts.items()}
+        names = list(counts)
+        shares = np.array([counts[k] / preset.n_units for k in names])
+        scaled = _largest_remainder(n_units, shares)
+        kept = {k: int(c) for k, c in zip(names, scaled, strict=True) if c > 0}
+        kwargs["sector_counts"] = kept
+        if "emission_shares" not in overrides:
+            es = {k: v for k, v in kwargs["emission_shares"].items() if k in kept}
+            total_share = sum(es.values())
+            kwargs["emission_shares"] = {k: v / total_share for k, v in es.items()}
     kwargs.update(overrides)
     return synthetic_population(n_units, total, rng=rng, **kwargs)

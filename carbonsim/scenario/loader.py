@@ -4,6 +4,18 @@ Scenario files are data only: loading parses TOML (never executes code), refuses
 larger than :data:`MAX_FILE_BYTES` or nested deeper than :data:`MAX_DEPTH`, and validates
 against :mod:`carbonsim.scenario.schema`. Every problem is reported at once, each with its
 field path and offending value, in a :class:`ScenarioError`.
+
+Calibrated scenarios
+--------------------
+A file's ``[calibration]`` table may hold ``fitted`` values (dotted path -> value, written by
+``carbonsim calibrate``). :func:`load_scenario` and :func:`scenario_from_dict` validate the
+file as written, then apply ``fitted`` as overrides, so the scenario runs with the fitted
+behaviour while the rest of the file keeps the priors the fit started from
+(``calibrated=False`` returns the priors). The applied values stay in
+``scenario.calibration.fitted``, so re-validating a dumped scenario is idempotent.
+:func:`with_overrides` never re-applies ``fitted``: an explicit override wins, and a fitted
+entry whose path it touches is dropped from ``calibration.fitted`` (it no longer describes
+the scenario), so a dumped and re-loaded copy keeps the override.
 """
 
 from __future__ import annotations
@@ -73,8 +85,43 @@ def _depth(obj: Any, level: int = 0) -> int:
     return level
 
 
-def scenario_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> Scenario:
-    """Validate a mapping as a :class:`Scenario`; raise :class:`ScenarioError` listing problems."""
+def scenario_from_dict(
+    data: Mapping[str, Any], source: str = "<dict>", *, calibrated: bool = True
+) -> Scenario:
+    """Validate a mapping as a :class:`Scenario`; raise :class:`ScenarioError` listing problems.
+
+    Parameters
+    ----------
+    data : mapping
+        The scenario as parsed from TOML (or dumped by :meth:`Scenario.model_dump`).
+    source : str
+        Name of the input, used in error messages.
+    calibrated : bool
+        Apply ``calibration.fitted`` as dotted-path overrides after validating (default).
+        With False the scenario is returned as written (the priors of a calibration).
+    """
+    scenario = _validate(data, source)
+    if calibrated and scenario.calibration.fitted:
+        scenario = _apply_fitted(scenario, source)
+    return scenario
+
+
+def _apply_fitted(scenario: Scenario, source: str) -> Scenario:
+    """``scenario`` with its ``calibration.fitted`` values set by dotted path."""
+    data = scenario.model_dump(mode="json")
+    problems: list[tuple[str, str, Any]] = []
+    for path, value in scenario.calibration.fitted.items():
+        try:
+            _apply_override(data, str(path), value)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            problems.append((f"calibration.fitted.{path}", str(exc), value))
+    if problems:
+        raise ScenarioError(source, problems)
+    return _validate(data, f"{source} (calibration.fitted applied)")
+
+
+def _validate(data: Mapping[str, Any], source: str) -> Scenario:
+    """Validate ``data`` as written (no calibration applied)."""
     if not isinstance(data, Mapping):
         raise ScenarioError(source, [("", "a scenario must be a table of fields", data)])
     if _depth(data) > MAX_DEPTH:
@@ -113,13 +160,16 @@ def _read_toml(text: str, source: str) -> dict[str, Any]:
         raise ScenarioError(source, [("", f"TOML syntax error: {exc}", _MISSING)]) from None
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
+def load_scenario(name_or_path: str | Path, *, calibrated: bool = True) -> Scenario:
     """Load a built-in scenario by name, or a scenario TOML file by path.
 
     Parameters
     ----------
     name_or_path : str or path-like
         A name from :func:`list_scenarios` or the path of a ``.toml`` file.
+    calibrated : bool
+        Apply the file's ``calibration.fitted`` values (default). With False the scenario
+        is returned as written: the priors that ``carbonsim calibrate`` starts from.
 
     Raises
     ------
@@ -132,7 +182,7 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
     key = str(name_or_path)
     if key in builtin and not Path(key).exists():
         text = builtin[key].read_text(encoding="utf-8")
-        return scenario_from_dict(_read_toml(text, key), key)
+        return scenario_from_dict(_read_toml(text, key), key, calibrated=calibrated)
     path = Path(name_or_path)
     if not path.is_file():
         names = ", ".join(sorted(builtin)) or "(none)"
@@ -144,7 +194,8 @@ def load_scenario(name_or_path: str | Path) -> Scenario:
         raise ScenarioError(
             str(path), [("", f"file is {size} bytes, larger than {MAX_FILE_BYTES}", _MISSING)]
         )
-    return scenario_from_dict(_read_toml(path.read_text(encoding="utf-8"), str(path)), str(path))
+    data = _read_toml(path.read_text(encoding="utf-8"), str(path))
+    return scenario_from_dict(data, str(path), calibrated=calibrated)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -195,13 +246,36 @@ def _set_path(data: Any, parts: list[str], value: Any, full: str) -> None:
     _set_path(data[head], rest, value, full)
 
 
+def _apply_override(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``value`` at dotted ``path`` in the dumped scenario ``data`` (``*``: every item)."""
+    parts = path.split(".")
+    if "*" in parts:
+        star = parts.index("*")
+        container: Any = data
+        for p in parts[:star]:
+            container = container[int(p)] if isinstance(container, list) else container[p]
+        if not isinstance(container, list):
+            raise ValueError(f"override {path!r}: '*' must follow a list field")
+        for i in range(len(container)):
+            _set_path(data, [*parts[:star], str(i), *parts[star + 1 :]], value, path)
+    else:
+        _set_path(data, parts, value, path)
+
+
+def _overlap(a: list[str], b: list[str]) -> bool:
+    """Whether two dotted paths touch the same field: one is a prefix of the other, ``*``
+    matching any list index."""
+    return all(x == y or "*" in (x, y) for x, y in zip(a, b, strict=False))
+
+
 def with_overrides(
     scenario: Scenario, overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]
 ) -> Scenario:
     """A validated copy of ``scenario`` with fields set by dotted path.
 
     List items are addressed by index (``periods.0.offset_limit_share``); ``periods.*.x``
-    sets ``x`` in every period.
+    sets ``x`` in every period. ``calibration.fitted`` is not re-applied, and a fitted entry
+    whose path an override touches is removed from it (see the module docstring).
 
     >>> from carbonsim.scenario import load_scenario
     >>> sc = load_scenario("china-national-tiny")
@@ -210,17 +284,14 @@ def with_overrides(
     """
     items = overrides.items() if isinstance(overrides, Mapping) else overrides
     data = scenario.model_dump(mode="json")
+    touched: list[list[str]] = []
     for path, value in items:
-        parts = str(path).split(".")
-        if "*" in parts:
-            star = parts.index("*")
-            container: Any = data
-            for p in parts[:star]:
-                container = container[int(p)] if isinstance(container, list) else container[p]
-            if not isinstance(container, list):
-                raise ValueError(f"override {path!r}: '*' must follow a list field")
-            for i in range(len(container)):
-                _set_path(data, [*parts[:star], str(i), *parts[star + 1 :]], value, str(path))
-        else:
-            _set_path(data, parts, value, str(path))
-    return scenario_from_dict(data, f"{scenario.name} with overrides")
+        _apply_override(data, str(path), value)
+        touched.append(str(path).split("."))
+    calibration = data.get("calibration")
+    fitted = calibration.get("fitted") if isinstance(calibration, dict) else None
+    if isinstance(fitted, dict) and fitted:
+        for key in list(fitted):
+            if any(t[0] != "calibration" and _overlap(t, key.split(".")) for t in touched):
+                del fitted[key]
+    return _validate(data, f"{scenario.name} with overrides")

@@ -16,12 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "AuctionSpec",
+    "BandTriggerSpec",
     "BehaviourSpec",
+    "CalibrationSpec",
+    "MSRSpec",
     "OffsetSpec",
     "PenaltyChange",
     "PeriodSpec",
@@ -126,6 +131,16 @@ class PeriodSpec(_Model):
     offset_limit_share: float = _f(
         0.05, unit="share", description="offsets usable as share of the obligation", ge=0, le=1
     )
+    auction_remainder: bool = _f(
+        False,
+        description="auction the part of an absolute cap not allocated free (absolute_cap rule)",
+    )
+    auctions_per_period: int = _f(
+        4, unit="auctions", description="auctions over which the remainder is spread", ge=1
+    )
+    auction_reserve_price: float = _f(
+        0.0, unit="currency/t", description="reserve price of the remainder auctions", ge=0
+    )
     borrowing: bool = _f(False, description="2021-22 borrowing rule applies")
     banking_limit: bool = _f(False, description="2024-25 banking limit applies at the deadline")
 
@@ -190,6 +205,30 @@ class OffsetSpec(_Model):
     session_interval: int = _f(
         5, unit="sessions", description="offset market clears every n sessions", ge=1
     )
+    projects: int = _f(
+        0,
+        unit="projects",
+        description="synthetic post-relaunch CCER projects issuing credits",
+        ge=0,
+    )
+    project_seed: int = _f(
+        0, description="seed of the project draw (fixed across replicates)", ge=0
+    )
+    first_issuance: dt.date | None = _f(
+        None, description="no new credits are issued before this date (e.g. 2025-03-01)"
+    )
+    legacy_last_year: int | None = _f(
+        None, description="last compliance year for which legacy credits count (None: always)"
+    )
+
+
+class AuctionSpec(_Model):
+    """A government sealed-bid uniform-price auction of allowances (paid allocation)."""
+
+    date: dt.date = _f(description="auction date (held after that day's session)")
+    vintage: int = _f(description="vintage of the allowances sold")
+    supply: float = _f(unit="t", description="allowances offered", gt=0)
+    reserve_price: float = _f(0.0, unit="currency/t", description="lowest acceptable bid", ge=0)
 
 
 class PenaltyChange(_Model):
@@ -234,6 +273,15 @@ class BehaviourSpec(_Model):
         description="rate at which future scarcity is discounted when banking",
         ge=0,
     )
+    choke_price: float = _f(
+        1000.0,
+        unit="currency/t",
+        description=(
+            "backstop price: no unit bids above it, and the fundamental price never exceeds "
+            "it (the cost at which units would rather not comply)"
+        ),
+        gt=0,
+    )
     reservation_price: float = _f(
         10.0,
         unit="currency/t",
@@ -246,13 +294,127 @@ class BehaviourSpec(_Model):
     abatement: bool = _f(
         True, description="units abate where marginal cost is below the expected price"
     )
+    auction_participation: float = _f(
+        0.8,
+        unit="share",
+        description="probability a short unit bids in a government auction",
+        ge=0,
+        le=1,
+    )
+    auction_bid_sigma: float = _f(
+        0.05, description="lognormal spread of auction bids around the expected price", ge=0
+    )
+
+
+class BandTriggerSpec(_Model):
+    """Beijing's price band: sustained prices outside it trigger an auction or a buy-back."""
+
+    low: float = _f(20.0, unit="currency/t", description="lower edge of the band", ge=0)
+    high: float = _f(150.0, unit="currency/t", description="upper edge of the band", gt=0)
+    window: int = _f(10, unit="sessions", description="moving-average window of closes", ge=1)
+    min_days: int = _f(
+        10, unit="sessions", description="consecutive sessions outside the band to trigger", ge=1
+    )
+    quantity: float = _f(unit="t", description="allowances auctioned or bought back", gt=0)
+
+
+class MSRSpec(_Model):
+    """EU Market Stability Reserve (ets-rules.md 'EU ETS')."""
+
+    upper: float = _f(833e6, unit="t", description="TNAC above which allowances are withheld", gt=0)
+    lower: float = _f(400e6, unit="t", description="TNAC below which allowances are released", ge=0)
+    rate: float = _f(0.24, unit="share", description="share of TNAC withheld", ge=0, le=1)
+    release: float = _f(100e6, unit="t", description="allowances released below lower", ge=0)
+    buffer_upper: float = _f(
+        1096e6, unit="t", description="TNAC up to which the intake is TNAC - upper", gt=0
+    )
+    invalidation_threshold: float = _f(
+        400e6, unit="t", description="MSR holdings above this are invalidated", ge=0
+    )
 
 
 class PolicySpec(_Model):
     """Price limits and triggered interventions."""
 
+    band_trigger: BandTriggerSpec | None = _f(
+        None, description="price band with triggered government auction or buy-back"
+    )
+    msr: MSRSpec | None = _f(None, description="market stability reserve adjusting auctions")
+
+    @model_validator(mode="after")
+    def _limits_ordered(self) -> PolicySpec:
+        if (
+            self.price_floor is not None
+            and self.price_ceiling is not None
+            and self.price_floor > self.price_ceiling
+        ):
+            raise ValueError(
+                f"price_floor ({self.price_floor}) must not exceed price_ceiling "
+                f"({self.price_ceiling})"
+            )
+        return self
+
     price_floor: float | None = _f(None, unit="currency/t", description="lower price limit", ge=0)
     price_ceiling: float | None = _f(None, unit="currency/t", description="upper price limit", gt=0)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with dates as ISO strings, so provenance survives a JSON round trip."""
+    if isinstance(value, (dt.date, dt.time)):  # dt.datetime is a dt.date
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class CalibrationSpec(_Model):
+    """Behaviour parameters fitted to calibration targets, and how they were fitted.
+
+    Written by ``carbonsim calibrate`` (:mod:`carbonsim.calibration`). When a scenario file
+    is loaded, ``fitted`` is applied as dotted-path overrides on top of the values written in
+    the rest of the file (those are the priors the fit started from); see
+    :func:`carbonsim.scenario.load_scenario`.
+    """
+
+    parameters: dict[str, list[float]] = _f(
+        default_factory=dict,
+        description="dotted path -> [lower, upper] bounds of each parameter the fit may move",
+    )
+    fitted: dict[str, float] = _f(
+        default_factory=dict,
+        description="dotted path -> fitted value, applied as an override when the file is loaded",
+    )
+    provenance: dict[str, Any] = _f(
+        default_factory=dict,
+        description="how the values were fitted: command, date, carbonsim version, seed, "
+        "replicates, objective, simulated moments against their targets",
+    )
+
+    @field_validator("provenance", mode="before")
+    @classmethod
+    def _provenance_plain(cls, value: Any) -> Any:
+        return _plain(value) if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CalibrationSpec:
+        for path, bounds in self.parameters.items():
+            if len(bounds) != 2 or not all(math.isfinite(b) for b in bounds):
+                raise ValueError(
+                    f"parameters.{path}: bounds must be two finite numbers [lower, upper], "
+                    f"got {bounds}"
+                )
+            if not bounds[0] < bounds[1]:
+                raise ValueError(f"parameters.{path}: lower must be below upper, got {bounds}")
+        for path, value in self.fitted.items():
+            if not math.isfinite(value):
+                raise ValueError(f"fitted.{path}: must be a finite number, got {value}")
+            if path in self.parameters:
+                lo, hi = self.parameters[path]
+                if not lo <= value <= hi:
+                    raise ValueError(f"fitted.{path}: {value} lies outside its bounds [{lo}, {hi}]")
+        return self
 
 
 class Scenario(_Model):
@@ -275,8 +437,12 @@ class Scenario(_Model):
     )
     behaviour: BehaviourSpec = _f(default_factory=BehaviourSpec, description="behaviour")
     policy: PolicySpec = _f(default_factory=PolicySpec, description="policy instruments")
-    calibration: dict[str, Any] = _f(
-        default_factory=dict, description="provenance of fitted parameters (written by calibrate)"
+    auctions: list[AuctionSpec] = _f(
+        default_factory=list, description="government auctions of allowances (paid allocation)"
+    )
+    calibration: CalibrationSpec = _f(
+        default_factory=CalibrationSpec,
+        description="fitted behaviour parameters and their provenance (written by calibrate)",
     )
 
     @model_validator(mode="after")

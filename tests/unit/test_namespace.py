@@ -16,6 +16,7 @@ EXPECTED_ALL = [
     "Result",
     "Scenario",
     "Simulation",
+    "SweepResult",
     "__version__",
     "agents",
     "clearing",
@@ -25,6 +26,7 @@ EXPECTED_ALL = [
     "market",
     "scenario",
     "simulate",
+    "sweep",
     "with_overrides",
 ]
 
