@@ -998,13 +998,15 @@ class Simulation:
         remainder = p.expected_auction
         k = spec.auctions_per_period
         times = np.linspace(p.t_allocate, p.t_deadline, k + 2)[1:-1]
-        for t in times:
+        for j, t in enumerate(times):
             yield env.timeout(max(t - env.now, 0.0))
             i = max(int(np.searchsorted(self._session_times, env.now, side="right") - 1), 0)
-            supply = remainder / k + self.msr_adjustment / k
+            # a pending reserve intake (or release) is spread over the auctions still to come
+            share = self.msr_adjustment / (k - j)
+            self.msr_adjustment = self.msr_adjustment - share
+            supply = np.maximum(remainder / k + share, 0.0)
             self._auction(i, p.last_year, supply, spec.auction_reserve_price, period=p)
             self._after_event("auction")
-        self.msr_adjustment = np.zeros_like(self.msr_adjustment)
 
     def _period_caps(self, p: _PeriodState) -> list[float]:
         """The absolute cap of each emission year of ``p`` (``cap`` or ``cap_schedule``)."""

@@ -43,6 +43,17 @@ EXPECTED: dict[str, list[str]] = {
         r"^baseline\s+[\d.]+\s+[\d.]+\s+[\d,.]+\s+[\d.]+$",
         r"^\+ value\s+[\d.]+\s+[\d.]+\s+[\d,.]+\s+[\d.]+$",
     ],
+    "beijing_band.py": [
+        r"^scenario beijing-pilot-tiny: band 20-150 yuan/t, trigger after 10 sessions, seed 0$",
+        r"^year\s*$",
+        r"^2014\s+[\d.]+\s+[\d.]+\s+[\d,.]+\s+[\d,.]+\s+-?[\d,.]+$",
+        r"^auction sessions: \d+, allowances sold: [\d,]+ t$",
+    ],
+    "eu_msr.py": [
+        r"^scenario eu-ets-tiny: seed 0, currency EUR$",
+        r"^2022\s+[\d,.]+\s+[\d,.]+\s+[\d,.]+\s+[\d.]+\s+[\d.]+$",
+        r"^fewer allowances sold at auction with the reserve: -?[\d,]+ t$",
+    ],
     "clearing_benchmark.py": [
         r"^\s+orders\s+call_auction ms\s+argsort ms\s+ratio\s+price\s+volume t$",
         r"^\s+10,000\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+[\d,]+$",
