@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
-import re
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError
@@ -675,21 +674,14 @@ def _add_calibrate_parser(sub: Subparsers) -> None:
 
 
 # ---------------------------------------------------------------------------- schema
-_CLASS_REPR = re.compile(r"<class '(?:[\w]+\.)*(\w+)'>")
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
     """Print the JSON Schema of a scenario file, or the field reference as markdown."""
-    from carbonsim.scenario.schema import json_schema, reference_table
+    from carbonsim.scenario.schema import json_schema, reference_markdown
 
     if args.markdown:
-        from carbonsim._format import markdown_table
-
-        keys = ["field", "type", "unit", "default", "description"]
-        rows = [[row[k] for k in keys] for row in reference_table()]
-        for row in rows:  # "<class 'float'>" -> "float"
-            row[1] = _CLASS_REPR.sub(r"\1", row[1])
-        print(markdown_table(keys, rows))
+        print(reference_markdown())
         return EXIT_OK
     import json
 

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import typing
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -38,6 +39,8 @@ __all__ = [
     "TimeSpec",
     "TradingSpec",
     "json_schema",
+    "reference_markdown",
+    "reference_page",
     "reference_table",
 ]
 
@@ -478,15 +481,29 @@ def _type_name(ann: Any) -> str:
     return str(ann).replace("typing.", "").replace("datetime.", "").replace("NoneType", "None")
 
 
+def _submodel(ann: Any) -> type[BaseModel] | None:
+    """The model inside ``ann`` (``Model`` or ``Model | None``), else None."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    args = [a for a in typing.get_args(ann) if a is not type(None)]
+    if len(args) == 1 and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+        return args[0]
+    return None
+
+
 def reference_table() -> list[dict[str, str]]:
-    """One row per field (dotted path, type, unit, default, description), for the docs."""
+    """One row per field (dotted path, type, unit, default, description), for the docs.
+
+    Nested tables are flattened (``time.start``); optional tables too
+    (``policy.band_trigger.high``); lists of tables are written ``periods[].name``.
+    """
     rows: list[dict[str, str]] = []
 
     def walk(model: type[BaseModel], prefix: str) -> None:
         for name, info in model.model_fields.items():
             path = f"{prefix}{name}"
             ann = info.annotation
-            sub = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+            sub = _submodel(ann)
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             if sub is not None:
                 walk(sub, path + ".")
@@ -494,6 +511,8 @@ def reference_table() -> list[dict[str, str]]:
             default = (
                 "" if info.is_required() else repr(info.get_default(call_default_factory=True))
             )
+            if len(default) > 60:
+                default = "see description"
             rows.append(
                 {
                     "field": path,
@@ -510,6 +529,37 @@ def reference_table() -> list[dict[str, str]]:
         (StageSpec, "periods[].stages[]."),
         (PenaltyChange, "penalties[]."),
         (StrategySpec, "behaviour.strategies[]."),
+        (AuctionSpec, "auctions[]."),
     ):
         walk(sub_model, prefix)
     return rows
+
+
+def reference_markdown() -> str:
+    """The field reference as a markdown table (``carbonsim schema --markdown``)."""
+    keys = ["field", "type", "unit", "default", "description"]
+    lines = ["| " + " | ".join(keys) + " |", "| " + " | ".join("---" for _ in keys) + " |"]
+    for row in reference_table():
+        cells = [row[k].replace("|", "\\|").replace("\n", " ") for k in keys]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+_REFERENCE_HEADER = """# Scenario file reference
+
+Every field of a scenario file, generated from the schema (`carbonsim/scenario/schema.py`);
+`carbonsim schema --markdown` prints the same table and a test checks that this page matches
+it. Units: t = tonnes CO2e; currency/t is in the scenario's `currency`. Nested tables are
+written `time.start`, lists of tables `periods[].name`. Regenerate this page with
+
+```bash
+python -c "from carbonsim.scenario.schema import reference_page; \\
+open('docs/scenario-reference.md', 'w').write(reference_page())"
+```
+
+"""
+
+
+def reference_page() -> str:
+    """The scenario reference page of the docs (``docs/scenario-reference.md``)."""
+    return _REFERENCE_HEADER + reference_markdown() + "\n"
