@@ -28,6 +28,7 @@ __all__ = [
     "SweepResult",
     "__version__",
     "agents",
+    "calibration",
     "clearing",
     "engine",
     "list_scenarios",
@@ -39,7 +40,7 @@ __all__ = [
     "with_overrides",
 ]
 
-_SUBPACKAGES = frozenset({"agents", "clearing", "engine", "market", "scenario"})
+_SUBPACKAGES = frozenset({"agents", "calibration", "clearing", "engine", "market", "scenario"})
 _LAZY = {
     "Result": "carbonsim.results",
     "Scenario": "carbonsim.scenario.schema",
@@ -53,7 +54,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from carbonsim import agents, clearing, engine, market, scenario
+    from carbonsim import agents, calibration, clearing, engine, market, scenario
     from carbonsim.engine.simulation import Simulation, simulate
     from carbonsim.ensemble import SweepResult, sweep
     from carbonsim.results import Result

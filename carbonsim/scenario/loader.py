@@ -20,6 +20,7 @@ the scenario), so a dumped and re-loaded copy keeps the override.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterable, Mapping
 from importlib import resources
@@ -71,7 +72,10 @@ _MISSING = object()
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # e.g. an int beyond the int-to-str digit limit
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -83,6 +87,25 @@ def _depth(obj: Any, level: int = 0) -> int:
     if isinstance(obj, list):
         return max([_depth(v, level + 1) for v in obj], default=level + 1)
     return level
+
+
+# Free-form records whose numbers may be anything (not read by the model).
+_ANY_NUMBER = frozenset({"calibration.provenance"})
+
+
+def _non_finite(obj: Any, path: str, out: list[tuple[str, str, Any]]) -> None:
+    """Append a problem for every NaN or infinite number in ``obj`` (depth-checked)."""
+    if path in _ANY_NUMBER:
+        return
+    if isinstance(obj, float):
+        if not math.isfinite(obj):
+            out.append((path, "must be a finite number (no NaN or inf)", obj))
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            _non_finite(value, f"{path}.{key}" if path else str(key), out)
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            _non_finite(value, f"{path}.{i}", out)
 
 
 def scenario_from_dict(
@@ -126,8 +149,10 @@ def _validate(data: Mapping[str, Any], source: str) -> Scenario:
         raise ScenarioError(source, [("", "a scenario must be a table of fields", data)])
     if _depth(data) > MAX_DEPTH:
         raise ScenarioError(source, [("", f"nested deeper than {MAX_DEPTH} levels", _MISSING)])
+    non_finite: list[tuple[str, str, Any]] = []
+    _non_finite(data, "", non_finite)
     try:
-        return Scenario.model_validate(dict(data))
+        scenario = Scenario.model_validate(dict(data))
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -136,7 +161,12 @@ def _validate(data: Mapping[str, Any], source: str) -> Scenario:
             if err["type"] == "missing":
                 value = _MISSING
             problems.append((path, err["msg"], value))
+        seen = {p[0] for p in problems}
+        problems += [p for p in non_finite if p[0] not in seen]
         raise ScenarioError(source, problems) from None
+    if non_finite:
+        raise ScenarioError(source, non_finite)
+    return scenario
 
 
 def _builtin_files() -> dict[str, Any]:
@@ -158,6 +188,38 @@ def _read_toml(text: str, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(source, [("", f"TOML syntax error: {exc}", _MISSING)]) from None
+    except ValueError as exc:  # an integer longer than Python's int-to-str digit limit
+        raise ScenarioError(source, [("", f"TOML value error: {exc}", _MISSING)]) from None
+    except RecursionError:  # arrays or inline tables nested beyond the parser's stack
+        raise ScenarioError(
+            source, [("", f"nested deeper than {MAX_DEPTH} levels", _MISSING)]
+        ) from None
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()``, False where the name cannot name a file (too long, ...)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _read_file(path: Path) -> str:
+    """The text of a scenario file: at most :data:`MAX_FILE_BYTES`, UTF-8."""
+    source = str(path)
+    with path.open("rb") as fh:  # read one byte more than allowed: the size is checked
+        raw = fh.read(MAX_FILE_BYTES + 1)  # on what is read, not on a stat that can change
+    if len(raw) > MAX_FILE_BYTES:
+        size = max(path.stat().st_size, len(raw))
+        raise ScenarioError(
+            source, [("", f"file is {size} bytes, larger than {MAX_FILE_BYTES}", _MISSING)]
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            source, [("", f"a TOML file must be UTF-8 text: {exc}", _MISSING)]
+        ) from None
 
 
 def load_scenario(name_or_path: str | Path, *, calibrated: bool = True) -> Scenario:
@@ -180,21 +242,17 @@ def load_scenario(name_or_path: str | Path, *, calibrated: bool = True) -> Scena
     """
     builtin = _builtin_files()
     key = str(name_or_path)
-    if key in builtin and not Path(key).exists():
+    path = Path(name_or_path)
+    is_file = _is_file(path)
+    if key in builtin and not is_file:
         text = builtin[key].read_text(encoding="utf-8")
         return scenario_from_dict(_read_toml(text, key), key, calibrated=calibrated)
-    path = Path(name_or_path)
-    if not path.is_file():
+    if not is_file:
         names = ", ".join(sorted(builtin)) or "(none)"
         raise FileNotFoundError(
             f"no built-in scenario or file named {key!r}; built-in scenarios are: {names}"
         )
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ScenarioError(
-            str(path), [("", f"file is {size} bytes, larger than {MAX_FILE_BYTES}", _MISSING)]
-        )
-    data = _read_toml(path.read_text(encoding="utf-8"), str(path))
+    data = _read_toml(_read_file(path), str(path))
     return scenario_from_dict(data, str(path), calibrated=calibrated)
 
 

@@ -19,6 +19,7 @@ EXPECTED_ALL = [
     "SweepResult",
     "__version__",
     "agents",
+    "calibration",
     "clearing",
     "engine",
     "list_scenarios",
