@@ -1,4 +1,4 @@
-"""Shared test configuration: hypothesis profiles.
+"""Shared test configuration: hypothesis profiles and invariant checks.
 
 The ``ci`` profile (selected when the environment variable ``CI`` is set, or with
 ``HYPOTHESIS_PROFILE=ci``) disables the per-example deadline, because shared CI machines
@@ -19,4 +19,9 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None, max_examples=50)
+# every simulation in the test suite checks its invariants after every event (ledger
+# conservation, fills within orders, prices within bands, offsets within caps), including
+# those run in worker processes, which inherit the environment
+os.environ.setdefault("CARBONSIM_CHECK_INVARIANTS", "1")
+
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))

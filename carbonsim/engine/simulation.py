@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +80,10 @@ from carbonsim.scenario.schema import PeriodSpec, Scenario
 
 log = logging.getLogger(__name__)
 
-__all__ = ["InvariantError", "Simulation", "build_units", "simulate"]
+__all__ = ["INVARIANTS_ENV", "InvariantError", "Simulation", "build_units", "simulate"]
+
+#: Environment variable that turns invariant checks on by default (``1`` or ``true``).
+INVARIANTS_ENV = "CARBONSIM_CHECK_INVARIANTS"
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -180,9 +184,11 @@ class Simulation:
         computes it, so a sweep can split replicates across workers.
     record_trades : bool
         Keep one row per filled order in :attr:`Result.trades` (large).
-    check_invariants : bool
+    check_invariants : bool or None
         After every event, check ledger conservation, fills within orders, trade prices
         inside the bands, offsets within caps; raise :class:`InvariantError` on failure.
+        None (the default) reads the environment variable ``CARBONSIM_CHECK_INVARIANTS``
+        (``1``/``true`` turns the checks on); the test suite sets it.
     progress : bool
         Show a tqdm progress bar over trading sessions.
     """
@@ -195,7 +201,7 @@ class Simulation:
         replicates: int = 1,
         first_replicate: int = 0,
         record_trades: bool = False,
-        check_invariants: bool = False,
+        check_invariants: bool | None = None,
         progress: bool = False,
     ) -> None:
         if not isinstance(scenario, Scenario):
@@ -217,6 +223,9 @@ class Simulation:
         ]
         self.n_replicates = int(replicates)
         self.record_trades = bool(record_trades)
+        if check_invariants is None:
+            flag = os.environ.get(INVARIANTS_ENV, "").strip().lower()
+            check_invariants = flag in {"1", "true", "yes", "on"}
         self.check_invariants = bool(check_invariants)
         self.progress = bool(progress)
         self._ran = False
@@ -1224,7 +1233,7 @@ def simulate(
     replicates: int = 1,
     first_replicate: int = 0,
     record_trades: bool = False,
-    check_invariants: bool = False,
+    check_invariants: bool | None = None,
     progress: bool = False,
 ) -> Result:
     """Run a scenario and return its :class:`~carbonsim.results.Result`.

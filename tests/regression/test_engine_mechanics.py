@@ -155,3 +155,27 @@ def test_bad_arguments(tiny) -> None:  # type: ignore[no-untyped-def]
         Simulation(tiny, first_replicate=-1)
     with pytest.raises(TypeError, match="Scenario"):
         Simulation("china-national-tiny")  # type: ignore[arg-type]
+
+
+def test_invariant_checks_follow_the_environment(tiny, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("CARBONSIM_CHECK_INVARIANTS", "1")
+    assert Simulation(tiny).check_invariants
+    monkeypatch.setenv("CARBONSIM_CHECK_INVARIANTS", "0")
+    assert not Simulation(tiny).check_invariants
+    assert Simulation(tiny, check_invariants=True).check_invariants
+
+
+def test_broken_ledger_is_caught_by_the_invariant_check(tiny) -> None:  # type: ignore[no-untyped-def]
+    from carbonsim.engine.simulation import InvariantError
+
+    sim = Simulation(tiny, seed=0, check_invariants=True)
+    original = sim._after_event
+
+    def corrupt_then_check(what: str) -> None:
+        if what == "verification":
+            sim.ledger._allowances[0, 0, 0] += 1  # an allowance appears from nowhere
+        original(what)
+
+    sim._after_event = corrupt_then_check  # type: ignore[method-assign]
+    with pytest.raises(InvariantError, match="ledger check failed after verification"):
+        sim.run()
