@@ -130,6 +130,33 @@ def _add_info_parser(sub: Subparsers) -> None:
     p.set_defaults(func=_cmd_info)
 
 
+# ---------------------------------------------------------------------------- bench
+def _cmd_bench(args: argparse.Namespace) -> int:
+    """Time the hot paths against their references and print the table."""
+    from carbonsim.bench import format_rows, run_benchmarks
+
+    rows = run_benchmarks(quick=args.quick, seed=args.seed)
+    print(format_rows(rows))
+    print()
+    print(
+        "ratio = median time / reference time. The full suite with pure-Python, LP and "
+        "object-per-agent references: python -m benchmarks (source tree)."
+    )
+    return EXIT_OK
+
+
+def _add_bench_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="time market clearing and simulation on this machine",
+        description="Time call-auction clearing (vs one np.argsort), batched clearing "
+        "(vs a loop), the order book, and end-to-end simulation.",
+    )
+    p.add_argument("--quick", action="store_true", help="smaller sizes (a few seconds)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random order books")
+    p.set_defaults(func=_cmd_bench)
+
+
 # ---------------------------------------------------------------------------- scenarios
 def _cmd_scenarios(args: argparse.Namespace) -> int:
     """List the built-in scenarios with their one-line descriptions.
@@ -751,6 +778,7 @@ _COMMANDS: tuple[Callable[[Subparsers], None], ...] = (
     _add_calibrate_parser,
     _add_schema_parser,
     _add_columns_parser,
+    _add_bench_parser,
     _add_info_parser,
 )
 
