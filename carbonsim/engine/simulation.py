@@ -776,16 +776,21 @@ class Simulation:
             in_seg = orders.segment == seg_code
             if not (fill[in_seg] > 0).any():
                 continue
-            cell = orders.replicate * n + orders.unit
-            b = in_seg & orders.is_buy
-            s = in_seg & ~orders.is_buy
-            buy = np.rint(np.bincount(cell[b], weights=fill[b], minlength=r * n)).astype(np.int64)
-            sell = np.rint(np.bincount(cell[s], weights=fill[s], minlength=r * n)).astype(np.int64)
-            buy, sell = buy.reshape(r, n), sell.reshape(r, n)
-            self.ledger.settle_trades(buy, sell, np.nan_to_num(px, nan=0.0), return_flow=False)
+            # aggregate fills per (replicate, unit) cell: work proportional to the orders
+            done = in_seg & (fill > 0)
+            cell, inverse = np.unique(
+                orders.replicate[done] * n + orders.unit[done], return_inverse=True
+            )
+            signed = np.where(orders.is_buy[done], 1.0, 0.0)
+            buy = np.rint(np.bincount(inverse, weights=fill[done] * signed)).astype(np.int64)
+            sell = np.rint(np.bincount(inverse, weights=fill[done] * (1.0 - signed))).astype(
+                np.int64
+            )
+            rep_c, unit_c = cell // n, cell % n
+            self.ledger.settle_cells(rep_c, unit_c, buy, sell, np.nan_to_num(px, nan=0.0))
             if p is not None:
-                p.bought += buy
-                p.sold += sell
+                p.bought[rep_c, unit_c] += buy
+                p.sold[rep_c, unit_c] += sell
         turnover_l = np.nan_to_num(px_l * vol_l)
         turnover_b = np.nan_to_num(px_b * vol_b)
         volume = vol_l + vol_b

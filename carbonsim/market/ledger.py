@@ -1020,6 +1020,110 @@ class Ledger:
                 f"in replicate {r}; per-unit prices must balance the money per replicate"
             )
 
+    def _settle_core(
+        self,
+        op: str,
+        rep: IntArray,
+        unit: IntArray,
+        net_buy: IntArray,
+        net_sell: IntArray,
+        price: FloatArray,
+        vidx: IntArray,
+    ) -> IntArray:
+        """Settle netted trades of unique cells sorted by (replicate, unit); (P, V) flow."""
+        hold = self._allowances[rep, unit, :]
+        delivered = np.zeros_like(hold)
+        rem = net_sell.copy()
+        for v in vidx:
+            t = np.minimum(rem, np.maximum(hold[:, v], 0))
+            delivered[:, v] = t
+            rem -= t
+        if rem.any():
+            if not self.allow_negative or vidx.size == 0:
+                full_unmet = np.zeros((self.n_replicates, self.n_units), np.int64)
+                full_unmet[rep, unit] = rem
+                full_qty = np.zeros_like(full_unmet)
+                full_qty[rep, unit] = net_sell
+                raise self._short_error(op, full_unmet, full_qty, vidx)
+            delivered[:, vidx[-1]] += rem
+        pool = np.zeros((self.n_replicates, hold.shape[1]), np.int64)
+        np.add.at(pool, rep, delivered)
+        received = _split_pool_cells(rep, net_buy, pool)
+        new_cash = self._cash[rep, unit] + price * (net_sell - net_buy)
+        if not self.allow_negative_cash and (new_cash < 0).any():
+            full = self._cash.copy()
+            full[rep, unit] = new_cash
+            self._check_cash(op, full)
+        flow_c = received - delivered
+        self._allowances[rep, unit, :] += flow_c
+        self._cash[rep, unit] = new_cash
+        r_ = self.n_replicates
+        moved = np.bincount(rep[flow_c.sum(axis=1) != 0], minlength=r_)
+        tonnes = np.bincount(rep, weights=net_sell, minlength=r_).astype(np.int64)
+        paid = np.bincount(rep, weights=price * net_buy, minlength=r_)
+        self._record(op, tonnes, moved, paid)
+        return flow_c
+
+    def settle_cells(
+        self,
+        replicate: npt.ArrayLike,
+        unit: npt.ArrayLike,
+        buy_qty: npt.ArrayLike,
+        sell_qty: npt.ArrayLike,
+        price: npt.ArrayLike,
+        *,
+        vintages: int | Iterable[int] | None = None,
+    ) -> None:
+        """:meth:`settle_trades` for the cells that traded only (the fast path).
+
+        Same rules and results as :meth:`settle_trades`, with the trades given per
+        (replicate, unit) cell instead of as dense (R, N) arrays, so a session costs time
+        in proportion to the units that traded.
+
+        Parameters
+        ----------
+        replicate, unit : array_like of int, shape (P,)
+            Cells that traded, unique and sorted by replicate, then unit.
+        buy_qty, sell_qty : array_like of int, shape (P,)
+            Tonnes each cell bought and sold (>= 0); totals must match per replicate.
+        price : float or array_like, shape (R,)
+            Clearing price per replicate, currency/t.
+        vintages : int or iterable of int, optional
+            Vintages sellers may deliver (default all).
+        """
+        op = "settle_cells"
+        r_, n_ = self.n_replicates, self.n_units
+        rep = as_int_array(f"{op}: replicate", replicate, lo=0, hi=r_ - 1)
+        uni = as_int_array(f"{op}: unit", unit, lo=0, hi=n_ - 1)
+        b = as_int_array(f"{op}: buy_qty", buy_qty, nonnegative=True)
+        s = as_int_array(f"{op}: sell_qty", sell_qty, nonnegative=True)
+        if not (len(rep) == len(uni) == len(b) == len(s)):
+            raise ValueError(
+                f"{op}: replicate, unit, buy_qty and sell_qty must have equal lengths, got "
+                f"{len(rep)}, {len(uni)}, {len(b)}, {len(s)}"
+            )
+        key = rep * n_ + uni
+        if len(key) > 1 and not (np.diff(key) > 0).all():
+            raise ValueError(f"{op}: cells must be unique and sorted by (replicate, unit)")
+        bal = np.bincount(rep, weights=b, minlength=r_) - np.bincount(rep, weights=s, minlength=r_)
+        if bal.any():
+            r = int(np.argmax(bal != 0))
+            raise LedgerError(
+                f"{op}: buys total {int(b[rep == r].sum())} t but sells total "
+                f"{int(s[rep == r].sum())} t in replicate {r}; they must be equal"
+            )
+        pr = as_float_array(f"{op}: price", price, ndim=None, nonnegative=True)
+        pr = np.full(r_, float(pr)) if pr.ndim == 0 else pr
+        if pr.shape != (r_,):
+            raise ValueError(f"{op}: price must be a scalar or have shape (R,) = ({r_},)")
+        vidx = self._vintage_indices(op, vintages)
+        net_buy = np.maximum(b - s, 0)
+        net_sell = np.maximum(s - b, 0)
+        keep = (net_buy + net_sell) > 0
+        self._settle_core(
+            op, rep[keep], uni[keep], net_buy[keep], net_sell[keep], pr[rep[keep]], vidx
+        )
+
     def settle_trades(
         self,
         buy_qty: npt.ArrayLike,
@@ -1069,34 +1173,13 @@ class Ledger:
         vidx = self._vintage_indices(op, vintages)
         net_buy = np.maximum(b - s, 0)
         net_sell = np.maximum(s - b, 0)
+        self._check_balanced(op, p, net_buy, net_sell)
         # only the (replicate, unit) cells that trade take part: the same numbers as
         # working on the whole (R, N, V) block, at the cost of the trading cells alone
         rep, unit = np.nonzero(net_buy + net_sell)
-        sell_c = net_sell[rep, unit]
-        hold = self._allowances[rep, unit, :]
-        delivered = np.zeros_like(hold)
-        rem = sell_c.copy()
-        for v in vidx:
-            t = np.minimum(rem, np.maximum(hold[:, v], 0))
-            delivered[:, v] = t
-            rem -= t
-        if rem.any():
-            if not self.allow_negative or vidx.size == 0:
-                full_unmet = np.zeros_like(net_sell)
-                full_unmet[rep, unit] = rem
-                raise self._short_error(op, full_unmet, net_sell, vidx)
-            delivered[:, vidx[-1]] += rem
-        pool = np.zeros((self.n_replicates, hold.shape[1]), np.int64)
-        np.add.at(pool, rep, delivered)
-        received = _split_pool_cells(rep, net_buy[rep, unit], pool)
-        self._check_balanced(op, p, net_buy, net_sell)
-        new_cash = self._cash + p * (net_sell - net_buy)
-        self._check_cash(op, new_cash)
-        flow_c = received - delivered
-        self._allowances[rep, unit, :] += flow_c
-        self._cash[...] = new_cash
-        moved = np.bincount(rep[flow_c.sum(axis=1) != 0], minlength=self.n_replicates)
-        self._record(op, net_sell.sum(axis=1), moved, (p * net_buy).sum(axis=1))
+        flow_c = self._settle_core(
+            op, rep, unit, net_buy[rep, unit], net_sell[rep, unit], p[rep, unit], vidx
+        )
         if not return_flow:
             return None
         flow = np.zeros_like(self._allowances)
@@ -1665,4 +1748,10 @@ class Ledger:
         ndarray of int64, shape (R, N)
         """
         idx = self._vintage_indices("valid_holdings", self.eligible_vintages(year, rule))
+        if len(idx) and (np.diff(idx) == 1).all():  # a contiguous range: no copy
+            view = self._allowances[:, :, idx[0] : idx[-1] + 1]
+            out = view[:, :, 0].copy()
+            for k in range(1, view.shape[2]):
+                out += view[:, :, k]
+            return out
         return self._allowances[:, :, idx].sum(axis=2)

@@ -523,3 +523,31 @@ def test_short_selling_ledger_still_conserves(
     assert (flow.sum(axis=1) == 0).all()
     np.testing.assert_array_equal(led.allowances.sum(axis=2), hold.sum(axis=2) + buy - sell)
     led.check()
+
+
+@given(data=st.data())
+@settings(max_examples=50)
+def test_settle_cells_equals_settle_trades(data: st.DataObject) -> None:
+    """The sparse entry point leaves the ledger exactly as the dense one does."""
+    r, n = 2, 5
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    dense = Ledger(r, [f"u{i}" for i in range(n)], [2023, 2024])
+    for v in (2023, 2024):
+        dense.allocate(v, rng.integers(0, 1_000, (r, n)), issue=True)
+    sparse = dense.copy()
+    hold = dense.allowances.sum(axis=2)
+    sell = np.minimum(rng.integers(0, 400, (r, n)), hold) * (rng.random((r, n)) < 0.5)
+    total = sell.sum(axis=1)
+    buy = np.zeros((r, n), np.int64)
+    for k in range(r):  # spread each replicate's sold total over random buyers
+        w = rng.random(n)
+        share = np.floor(total[k] * w / w.sum()).astype(np.int64)
+        share[0] += total[k] - share.sum()
+        buy[k] = share
+    price = rng.uniform(10, 100, r)
+    dense.settle_trades(buy, sell, price)
+    rep, unit = np.nonzero(buy + sell)
+    sparse.settle_cells(rep, unit, buy[rep, unit], sell[rep, unit], price)
+    for name, arr in dense.snapshot().items():
+        np.testing.assert_array_equal(arr, sparse.snapshot()[name], err_msg=name)
+    sparse.check()
