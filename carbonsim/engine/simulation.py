@@ -60,6 +60,7 @@ from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, m
 from carbonsim.clearing import call_auction_batch, sealed_bid_auction
 from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
 from carbonsim.engine.calendar import trading_days
+from carbonsim.engine.memory import check_memory
 from carbonsim.market.abatement import MACCurves, abatement_at_price, abatement_cost
 from carbonsim.market.abatement import avoided_pollutants as _avoided
 from carbonsim.market.allocation import AllocationInputs, allocate, pre_allocation
@@ -326,6 +327,25 @@ class Simulation:
                 "msr_holdings",
             )
         }
+        # policy limits snapped inward to the tick grid (a limit between two ticks allows
+        # only the ticks on its side)
+        tick = sc.trading.tick
+        pol = sc.policy
+        self._floor = (
+            None
+            if pol.price_floor is None
+            else float(ticks_to_price(snap_up(pol.price_floor, tick), tick))
+        )
+        self._ceiling = (
+            None
+            if pol.price_ceiling is None
+            else float(ticks_to_price(snap_down(pol.price_ceiling, tick), tick))
+        )
+        if self._floor is not None and self._ceiling is not None and self._floor > self._ceiling:
+            raise ValueError(
+                f"policy: price_floor {pol.price_floor} and price_ceiling {pol.price_ceiling} "
+                f"leave no price on the tick grid (tick {tick})"
+            )
         self.last_close = np.full(r, float(sc.trading.opening_price))
         self.adaptive_price = self.last_close.copy()
         self.fundamental_price = self.last_close.copy()
@@ -737,13 +757,13 @@ class Simulation:
         lo_l, hi_l = _bands(self.last_close, tr.listed_band, tr.tick)
         lo_b, hi_b = _bands(self.last_close, tr.block_band, tr.tick)
         # a policy floor or ceiling overrides the daily band: trades never cross the limit,
-        # and a band lying wholly beyond it collapses onto the limit
-        if sc.policy.price_floor is not None:
-            f = sc.policy.price_floor
+        # and a band lying wholly beyond it collapses onto the limit (limits on the grid)
+        if self._floor is not None:
+            f = self._floor
             lo_l, lo_b = np.maximum(lo_l, f), np.maximum(lo_b, f)
             hi_l, hi_b = np.maximum(hi_l, lo_l), np.maximum(hi_b, lo_b)
-        if sc.policy.price_ceiling is not None:
-            c = sc.policy.price_ceiling
+        if self._ceiling is not None:
+            c = self._ceiling
             hi_l, hi_b = np.minimum(hi_l, c), np.minimum(hi_b, c)
             lo_l, lo_b = np.minimum(lo_l, hi_l), np.minimum(lo_b, hi_b)
         lo = np.concatenate([lo_l, lo_b])
@@ -799,8 +819,8 @@ class Simulation:
         # the reference price respects policy limits even on days without trades
         close = np.clip(
             close,
-            -np.inf if sc.policy.price_floor is None else sc.policy.price_floor,
-            np.inf if sc.policy.price_ceiling is None else sc.policy.price_ceiling,
+            -np.inf if self._floor is None else self._floor,
+            np.inf if self._ceiling is None else self._ceiling,
         )
         m = self.market
         m["price"][:, i] = close
@@ -1154,10 +1174,19 @@ class Simulation:
 
     # ------------------------------------------------------------------ run
     def run(self) -> Result:
-        """Run the whole schedule once and return the :class:`Result`."""
+        """Run the whole schedule once and return the :class:`Result`.
+
+        Raises
+        ------
+        MemoryError
+            Before any work, if the run's estimated peak memory exceeds 80% of the memory
+            available (:func:`carbonsim.engine.memory.check_memory`); the message says how
+            many replicates fit and how to split the run.
+        """
         if self._ran:
             raise RuntimeError("a Simulation runs once; create a new one to run again")
         self._ran = True
+        check_memory(self.scenario, self.n_replicates)
         self._setup()
         env = simpy.Environment()
         self._env = env

@@ -1,9 +1,11 @@
 """Load scenarios from TOML files or built-in names, and apply dotted-path overrides.
 
 Scenario files are data only: loading parses TOML (never executes code), refuses files
-larger than :data:`MAX_FILE_BYTES` or nested deeper than :data:`MAX_DEPTH`, and validates
-against :mod:`carbonsim.scenario.schema`. Every problem is reported at once, each with its
-field path and offending value, in a :class:`ScenarioError`.
+larger than :data:`MAX_FILE_BYTES`, not UTF-8, or nested deeper than :data:`MAX_DEPTH`, and
+validates against :mod:`carbonsim.scenario.schema`; every number must be finite (TOML's
+``nan`` and ``inf`` are refused everywhere but the free-form ``calibration.provenance``).
+Every problem is reported at once, each with its field path and offending value, in a
+:class:`ScenarioError`; whatever the content of the file, loading raises nothing else.
 
 Calibrated scenarios
 --------------------
@@ -134,6 +136,15 @@ def _apply_fitted(scenario: Scenario, source: str) -> Scenario:
     data = scenario.model_dump(mode="json")
     problems: list[tuple[str, str, Any]] = []
     for path, value in scenario.calibration.fitted.items():
+        if str(path).split(".")[0] == "calibration":  # would rewrite the fit it comes from
+            problems.append(
+                (
+                    f"calibration.fitted.{path}",
+                    "a fitted value cannot set the calibration table",
+                    value,
+                )
+            )
+            continue
         try:
             _apply_override(data, str(path), value)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -236,9 +247,13 @@ def load_scenario(name_or_path: str | Path, *, calibrated: bool = True) -> Scena
     Raises
     ------
     ScenarioError
-        If the file is too large, not valid TOML, or fails validation (every problem listed).
+        If the file is too large, not UTF-8, not valid TOML, nested too deeply, or fails
+        validation (every problem listed).
     FileNotFoundError
-        If it is neither a built-in name nor an existing file; the message lists the names.
+        If it is neither a built-in name nor an existing file (or cannot name a file, e.g.
+        too long); the message lists the names.
+    OSError
+        If an existing file cannot be read (e.g. permission denied).
     """
     builtin = _builtin_files()
     key = str(name_or_path)

@@ -179,3 +179,15 @@ def test_broken_ledger_is_caught_by_the_invariant_check(tiny) -> None:  # type: 
     sim._after_event = corrupt_then_check  # type: ignore[method-assign]
     with pytest.raises(InvariantError, match="ledger check failed after verification"):
         sim.run()
+
+
+def test_memory_guard_refuses_a_run_that_would_not_fit(
+    tiny, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import carbonsim.engine.memory as memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 50_000_000)  # 50 MB free
+    sim = Simulation(tiny, seed=0, replicates=5000)
+    with pytest.raises(MemoryError, match="replicates"):
+        sim.run()
+    assert not hasattr(sim, "ledger")  # refused before any work was done
