@@ -546,7 +546,17 @@ class Simulation:
             if (delta > 0).any():
                 self.ledger.allocate(year, np.maximum(delta, 0), issue=True)
             if (delta < 0).any():
-                self.ledger.claw_back(year, np.maximum(-delta, 0))
+                # a final allocation below the pre-allocation is taken back from the
+                # vintage; what the unit no longer holds (it sold it) is deducted from the
+                # next allocation instead
+                owed = np.maximum(-delta, 0)
+                vi = self.ledger.vintage_index(year)
+                held = np.maximum(self.ledger.allowances[:, :, vi], 0)
+                now = np.minimum(owed, held)
+                if now.any():
+                    self.ledger.claw_back(year, now)
+                if (owed > now).any():
+                    self.ledger.deduct(owed - now, year + 1)
         p.allocated = final_total.copy()
         ob = obligation(
             p.verified,
@@ -860,11 +870,15 @@ class Simulation:
             return
         cap = np.floor(p.spec.offset_limit_share * self._obligation_estimate)
         idx = [self.ledger.offset_class_index(c) for c in classes]
-        bid_price = (
-            self.expected_price[:, None]
-            * (1.0 - off.discount)
-            * np.exp(0.05 * self.rng.standard_normal((r, n)))
-        )
+        # bidders: units below their usage cap; holdings only grow within the session, so
+        # these cells are a superset of every class's bidders. Drawing only them gives the
+        # same numbers as a full draw at those cells (BatchRandom where=).
+        held0 = self.ledger.offsets[:, :, idx].sum(axis=2) + p.offsets_surrendered
+        rows, cols = np.nonzero(cap - held0 >= 1.0)
+        if rows.size == 0:
+            return
+        z = self.rng.standard_normal((r, n), where=(rows, cols))
+        bid_price = self.expected_price[rows] * (1.0 - off.discount) * np.exp(0.05 * z)
         if self.offer_noise is None:
             self.offer_noise = np.exp(
                 off.supply_cost_sigma * self.rng.standard_normal((r, _OFFSET_LOTS))
@@ -872,22 +886,25 @@ class Simulation:
         ask_price = off.supply_cost * self.offer_noise
         volume = np.zeros(r)
         turnover = np.zeros(r)
+        cap_c = cap[rows, cols]
+        surrendered_c = p.offsets_surrendered[rows, cols]
         for cls, k in zip(classes, idx, strict=True):
-            held = self.ledger.offsets[:, :, idx].sum(axis=2).astype(np.float64)
-            bid_qty = np.maximum(cap - held - p.offsets_surrendered, 0.0)
+            held = self.ledger.offsets[rows, cols][:, idx].sum(axis=1).astype(np.float64)
+            bid_qty = np.maximum(cap_c - held - surrendered_c, 0.0)
             stock = self.ledger.project_offsets[:, k].astype(np.float64)
             lot = np.floor(stock / _OFFSET_LOTS)
             ask_qty = np.repeat(lot[:, None], _OFFSET_LOTS, axis=1)
             ask_qty[:, -1] += stock - lot * _OFFSET_LOTS
-            rb, ub = np.nonzero(bid_qty >= 1.0)
+            sel = bid_qty >= 1.0
+            rb, ub = rows[sel], cols[sel]
             ra, la = np.nonzero(ask_qty >= 1.0)
             if len(rb) == 0 or len(ra) == 0:
                 continue
             res = call_auction_batch(
                 np.concatenate([rb, ra]),
                 np.concatenate([np.ones(len(rb), bool), np.zeros(len(ra), bool)]),
-                np.concatenate([bid_price[rb, ub], ask_price[ra, la]]),
-                np.concatenate([bid_qty[rb, ub], ask_qty[ra, la]]),
+                np.concatenate([bid_price[sel], ask_price[ra, la]]),
+                np.concatenate([bid_qty[sel], ask_qty[ra, la]]),
                 n_markets=r,
                 tick=self.scenario.trading.tick,
             )

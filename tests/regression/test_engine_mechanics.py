@@ -191,3 +191,24 @@ def test_memory_guard_refuses_a_run_that_would_not_fit(
     with pytest.raises(MemoryError, match="replicates"):
         sim.run()
     assert not hasattr(sim, "ledger")  # refused before any work was done
+
+
+def test_negative_true_up_on_a_sold_vintage_is_deducted_later(tiny) -> None:  # type: ignore[no-untyped-def]
+    """Pre-allocate far more than the final allocation, so some units have sold allowances
+    that the true-up then takes back: what they no longer hold becomes a deduction."""
+    sc = with_overrides(tiny, {"periods.0.pre_allocation_share": 1.0})
+    sim = Simulation(sc, seed=0, check_invariants=True)
+    original = sim._make_period
+
+    def inflate(spec):  # type: ignore[no-untyped-def]
+        p = original(spec)
+        p.expected_allocation = p.expected_allocation * 1.5  # pre-allocation 1.5x the final
+        return p
+
+    sim._make_period = inflate  # type: ignore[method-assign]
+    sim.run()  # before the fix this raised LedgerError in claw_back
+    ops = set(sim.ledger.journal().index.get_level_values("op"))
+    assert {"claw_back", "deduct"} <= ops
+    # the part already sold is owed against the next vintage (2021), not lost
+    next_vintage = sim.ledger.vintage_index(2021)
+    assert sim.ledger.pending_deductions[:, :, next_vintage].sum() > 0

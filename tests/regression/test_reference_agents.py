@@ -1,0 +1,175 @@
+"""The object-per-agent reference model agrees with carbonsim bit for bit.
+
+``benchmarks/reference_agents.py`` re-implements the model with one Python object per unit
+(the comparison ``benchmarks/bench_engine.py`` times). It draws each unit's random numbers
+from the same counter-based formula, sums over units in numpy's order and uses the same
+scalar ``exp`` and inverse normal CDF, so every session's price, volume, turnover, band and
+expectation and every unit's compliance outcome must be *identical* to the engine's (the
+tolerance is zero). A difference means the two implementations of a rule diverged.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+import carbonsim as cs
+from carbonsim._random import BatchRandom, replicate_seeds
+from carbonsim.clearing import call_auction as kernel_call_auction
+from carbonsim.scenario.schema import Scenario
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load_reference() -> ModuleType:
+    name = "carbonsim_benchmarks_reference_agents"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "reference_agents.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ra = _load_reference()
+
+
+def _assert_same(scenario: Scenario | str, *, seed: int, replicate: int = 0) -> None:
+    """Run the engine (replicates 0..replicate in one batch) and the reference; compare."""
+    eng = cs.simulate(scenario, seed=seed, replicates=replicate + 1)
+    ref = ra.run_reference(scenario, seed=seed, replicate=replicate)
+    market = eng.market.xs(replicate, level="replicate")
+    assert market.index.equals(ref.market.index)
+    assert market["volume"].sum() > 0  # the comparison is not vacuous
+    for col in ra.MARKET_COLUMNS:
+        np.testing.assert_array_equal(
+            ref.market[col].to_numpy(), market[col].to_numpy(), err_msg=f"market {col}"
+        )
+    units = eng.units.xs(replicate, level="replicate")
+    assert units.index.equals(ref.units.index)
+    for col in ra.UNIT_COLUMNS:
+        np.testing.assert_array_equal(
+            ref.units[col].to_numpy(), units[col].to_numpy(), err_msg=f"units {col}"
+        )
+
+
+def test_counter_stream_is_batch_random_element_by_element() -> None:
+    seeds = replicate_seeds(5, 3)
+    batch = BatchRandom(seeds)
+    uniform = batch.random((3, 40))
+    normal = batch.standard_normal((3, 40))
+    key = int(seeds[2].generate_state(1, np.uint64)[0])
+    stream = ra.CounterStream(key)
+    u_base, z_base = stream.next_draw(), stream.next_draw()
+    assert [stream.uniform(u_base, j) for j in range(40)] == uniform[2].tolist()
+    assert [stream.normal(z_base, j) for j in range(40)] == normal[2].tolist()
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 1000, 2257, 4514])
+def test_numpy_sum_has_numpys_summation_order(n: int) -> None:
+    x = np.random.default_rng(n).lognormal(12.0, 2.0, n)
+    assert ra.numpy_sum(x.tolist()) == float(np.sum(x))
+
+
+def test_call_auction_matches_the_clearing_kernel() -> None:
+    """Sparse random books (ties, empty ticks between orders, bands, no reference)."""
+    rng = np.random.default_rng(3)
+    tick = 0.01
+    traded = 0
+    for case in range(400):
+        n_bid, n_ask = (int(k) for k in rng.integers(1, 9, 2))
+        spread = int(rng.choice([3, 12, 60]))
+        bid_t = 5000 + rng.integers(-spread, spread + 1, n_bid)
+        ask_t = 5000 + rng.integers(-spread, spread + 1, n_ask)
+        bid_q = rng.choice([1.0, 2.0, 3.0, 7.0, 10.0], n_bid)
+        ask_q = rng.choice([1.0, 2.0, 3.0, 7.0, 10.0], n_ask)
+        ref_price = None if case % 3 == 0 else float(rng.integers(4950, 5051)) * tick
+        band = (49.8, 50.27) if case % 5 == 1 else None
+        want = kernel_call_auction(
+            bid_t * tick,
+            bid_q,
+            ask_t * tick,
+            ask_q,
+            tick=tick,
+            reference_price=ref_price,
+            price_band=band,
+        )
+        bids = [
+            ra.Order(None, True, float(t) * tick, float(q), 0)
+            for t, q in zip(bid_t, bid_q, strict=True)
+        ]
+        asks = [
+            ra.Order(None, False, float(t) * tick, float(q), 0)
+            for t, q in zip(ask_t, ask_q, strict=True)
+        ]
+        book = bids + asks
+        for o in book:
+            o.tick = round(o.price / tick)
+        got = ra.call_auction(
+            book,
+            reference_tick=None if ref_price is None else round(ref_price / tick),
+            band=None if band is None else (4980, 5027),
+        )
+        assert (got.price_tick is not None) == want.executable, case
+        assert got.volume == want.volume, case
+        if want.executable:
+            traded += 1
+            assert got.price_tick == want.price_tick, case
+        assert [o.fill for o in bids] == want.bid_fill.tolist(), case
+        assert [o.fill for o in asks] == want.ask_fill.tolist(), case
+    assert traded > 100
+
+
+def test_tiny_scenario_is_identical() -> None:
+    _assert_same("china-national-tiny", seed=0)
+
+
+def test_a_replicate_of_a_batch_is_identical() -> None:
+    _assert_same("china-national-tiny", seed=7, replicate=2)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"policy.price_floor": 40.0},
+        {"policy.price_ceiling": 30.0},
+        {"behaviour.abatement": False},
+    ],
+    ids=["price-floor", "price-ceiling", "no-abatement"],
+)
+def test_price_limits_and_no_abatement_are_identical(overrides: dict[str, object]) -> None:
+    sc = cs.with_overrides(cs.load_scenario("china-national-tiny"), overrides)
+    _assert_same(sc, seed=2)
+
+
+def test_three_periods_with_staged_deadline_and_interim_fines_are_identical() -> None:
+    """The national schedule (three periods, a 95 % stage, the 2024 fine per tonne) with
+    60 units: pre-allocation, true-up, deductions from the next allocation, banking."""
+    sc = cs.with_overrides(
+        cs.load_scenario("china-national"),
+        {"population.n_units": 60, "population.total_emissions": 1.2e8},
+    )
+    _assert_same(sc, seed=3)
+
+
+def test_eu_penalty_with_carried_obligation_is_identical() -> None:
+    """EU rules without auctions and reserve: absolute-cap allocation, the EUR 100/t fine
+    and the obligation carried into the next year."""
+    sc = cs.with_overrides(
+        cs.load_scenario("eu-ets-tiny"),
+        {"policy.msr": None, "periods.*.auction_remainder": False},
+    )
+    _assert_same(sc, seed=1)
+
+
+def test_unmodelled_features_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"does not model: policy\.msr"):
+        ra.run_reference("eu-ets-tiny", seed=0)
