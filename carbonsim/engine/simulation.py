@@ -151,6 +151,8 @@ class _PeriodState:
     expected_auction: FloatArray = field(default_factory=lambda: np.zeros(0))  # (R,) t
     auctioned: FloatArray = field(default_factory=lambda: np.zeros(0))  # (R,) t sold so far
     abatement_decided: bool = False
+    actual_total: FloatArray | None = None  # (R, N) emissions net of abatement, cached
+    final_total: FloatArray | None = None  # (R, N) final allocation over the years, cached
     verified_known: bool = False
     done: bool = False
     rows: dict[str, npt.NDArray[Any]] = field(default_factory=dict)
@@ -522,6 +524,7 @@ class Simulation:
             cost = np.zeros_like(p.unabated)
         p.abated, p.abatement_cost = abated, cost
         p.abatement_decided = True
+        p.actual_total = None  # recomputed from the new abatement
         noise = np.exp(
             sc.behaviour.forecast_sigma * self.rng.standard_normal((r, n))
             - 0.5 * sc.behaviour.forecast_sigma**2
@@ -692,9 +695,14 @@ class Simulation:
                 ob = (p.obligation - p.surrendered - p.offsets_surrendered).astype(np.float64)
                 future_alloc = np.zeros((r, n))
             else:
-                actual = (p.unabated - p.abated).sum(axis=1) if p.abated.size else p.unabated.sum(1)
-                ob = (1.0 - c) * p.prior_obligation + c * actual
-                expected_final = (1.0 - c) * p.expected_allocation + c * p.final_allocation.sum(1)
+                if p.actual_total is None:  # cached: changes only when abatement is decided
+                    p.actual_total = (
+                        (p.unabated - p.abated).sum(axis=1) if p.abated.size else p.unabated.sum(1)
+                    )
+                if p.final_total is None:
+                    p.final_total = p.final_allocation.sum(1)
+                ob = (1.0 - c) * p.prior_obligation + c * p.actual_total
+                expected_final = (1.0 - c) * p.expected_allocation + c * p.final_total
                 future_alloc = np.maximum(expected_final - p.allocated, 0.0)
             offsets_held = self.ledger.offsets.sum(axis=2).astype(np.float64)
             offset_use = np.minimum(offsets_held, p.spec.offset_limit_share * np.maximum(ob, 0))
