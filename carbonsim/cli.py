@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from carbonsim import __version__
@@ -109,6 +110,15 @@ def _resolve_scenario(args: argparse.Namespace) -> Scenario:
     if overrides:
         scenario = with_overrides(scenario, overrides)
     return scenario
+
+
+def _print_written(written: Sequence[Path], quiet: bool, note: str = "") -> None:
+    """List the files a command wrote (only the paths with ``--quiet``, for scripts)."""
+    if not quiet:
+        print()
+        print(f"wrote {len(written)} files" + (f" ({note})" if note else "") + ":")
+    for path in written:
+        print(path)
 
 
 # ---------------------------------------------------------------------------- info
@@ -305,11 +315,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             from carbonsim.plot import save_all
 
             written += save_all(result, args.out, scenario=scenario)
-        if not args.quiet:
-            print()
-            print(f"wrote {len(written)} files:")
-        for path in written:
-            print(path)
+        _print_written(written, args.quiet)
     return EXIT_OK
 
 
@@ -461,11 +467,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             atomic_write_with(out / "summary.csv", result.summary.to_csv),
             atomic_write_with(out / "table.csv", result.table().to_csv),
         ]
-        if not args.quiet:
-            print()
-            print(f"wrote {len(written)} files (per-set results and sweep.json alongside):")
-        for path in written:
-            print(path)
+        _print_written(written, args.quiet, "per-set results and sweep.json alongside")
     return EXIT_OK
 
 
