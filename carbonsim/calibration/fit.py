@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -153,7 +154,7 @@ class ParameterSpace:
         return (
             np.log(np.where(self.log_scale, x, one)),
             np.log(np.where(self.log_scale, self.lower, one)),
-            np.log(np.where(self.log_scale, self.upper, np.e * one)),
+            np.log(np.where(self.log_scale, self.upper, math.e * one)),
         )
 
     def to_unit(self, x: Sequence[float] | FloatArray) -> FloatArray:
