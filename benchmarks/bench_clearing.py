@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from carbonsim._random import as_generator
+from carbonsim.bench import median_time as _median_time
 from carbonsim.clearing import call_auction, call_auction_batch
 from carbonsim.clearing.reference import brute_force_call_auction, welfare_lp
 
@@ -65,14 +65,7 @@ def make_book(n_orders: int, seed: int = 0) -> Book:
 def median_time(fn: Callable[[], Any], repeats: int) -> float:
     """Median wall time of ``fn`` in seconds over ``repeats`` runs (after one warm-up run
     when ``repeats > 1``)."""
-    if repeats > 1:
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return _median_time(fn, repeats, warmup=repeats > 1)[0]
 
 
 def peak_bytes(fn: Callable[[], Any]) -> int:

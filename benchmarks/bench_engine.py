@@ -43,18 +43,18 @@ import platform
 import pstats
 import re
 import resource
-import statistics
 import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import carbonsim as cs
+from carbonsim.bench import median_time
 from carbonsim.scenario.schema import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,17 +87,6 @@ def scenario(window: str, n_units: int | None = None) -> Scenario:
             sc, {"population.n_units": n_units, "population.total_emissions": n_units * 2e6}
         )
     return sc
-
-
-def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Median wall time of ``repeats`` calls, and the last call's result."""
-    times = []
-    out = None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def fmt_s(x: float) -> str:

@@ -30,12 +30,13 @@ import bisect
 import importlib.util
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
+from carbonsim.bench import median_time
 from carbonsim.clearing.order_book import BUY, BookResult, OrderBook, OrderType, match_stream
 
 Stream = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -137,16 +138,6 @@ def run_interactive(s: Stream) -> Trades:
 # --------------------------------------------------------------------------------------------
 
 
-def median_time(fn: Callable[[Stream], Trades], s: Stream, repeats: int) -> tuple[float, Trades]:
-    times = []
-    out: Trades = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn(s)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="skip the 1e6-event stream")
@@ -179,7 +170,7 @@ def main() -> None:
         expected: Trades | None = None
         ref_rate: float | None = None
         for name, fn, reps in engines:
-            seconds, trades = median_time(fn, s, reps)
+            seconds, trades = median_time(partial(fn, s), reps)
             if expected is None:
                 expected = trades
             elif trades != expected:

@@ -19,10 +19,13 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
-__all__ = ["BenchRow", "run_benchmarks"]
+__all__ = ["BenchRow", "median_time", "run_benchmarks"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,26 @@ class BenchRow:
         return self.seconds / self.reference_seconds if self.reference_seconds > 0 else np.nan
 
 
-def _median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm up (imports, caches, page faults)
+def median_time(fn: Callable[[], T], repeats: int, *, warmup: bool = False) -> tuple[float, T]:
+    """Median wall time of ``repeats`` calls of ``fn`` (s), and the last call's result.
+
+    With ``warmup`` one untimed call runs first (imports, caches, page faults). Shared by
+    ``carbonsim bench`` and the scripts in ``benchmarks/``.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if warmup:
+        fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        out = fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times), out
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    return median_time(fn, repeats, warmup=True)[0]
 
 
 def _book(rng: np.random.Generator, n: int) -> tuple[np.ndarray, ...]:
