@@ -24,6 +24,7 @@ __all__ = [
     "MarketView",
     "Orders",
     "Strategy",
+    "ViewSource",
     "check_strategy",
     "make_strategy",
 ]
@@ -37,11 +38,39 @@ LISTED = 0
 BLOCK = 1
 
 
-@dataclass(frozen=True)
+class ViewSource(Protocol):
+    """Where a deferred :class:`MarketView` gets its per-unit arrays.
+
+    Each method returns the full ``(R, N)`` array for ``cells=None`` and otherwise the values
+    at the index pair ``cells = (rows, cols)`` (1-D, in that order), which must equal the
+    same cells of the full array bit for bit.
+    """
+
+    def holdings(
+        self, cells: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] | None
+    ) -> FloatArray:
+        """Allowances valid for the current compliance year, t."""
+        ...
+
+    def obligation(
+        self, cells: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] | None
+    ) -> FloatArray:
+        """Expected obligation net of offsets and of allocation still to come, t."""
+        ...
+
+
 class MarketView:
     """What a strategy may look at in one trading session (read-only arrays).
 
-    Attributes
+    The engine builds views whose per-unit arrays are computed on demand: strategies that
+    act on a few units read them with :meth:`holdings_at`, :meth:`obligation_at` and
+    :meth:`gap_at` at those cells only; the properties :attr:`holdings`,
+    :attr:`expected_obligation` and :attr:`gap` give whole ``(R, N)`` arrays (computed once,
+    then cached). Both give identical numbers. A view is valid during its session only:
+    once the session's trades are settled the engine closes it, and reading an array not
+    yet computed then raises ``RuntimeError``.
+
+    Parameters
     ----------
     session : int
         Index of the trading session since the start of the simulation.
@@ -67,31 +96,212 @@ class MarketView:
         Minimum order size for the block segment, t.
     """
 
-    session: int
-    sessions_to_deadline: int
-    sessions_in_cycle: int
-    last_close: FloatArray
-    expected_price: FloatArray
-    holdings: FloatArray
-    expected_obligation: FloatArray
-    obligation_certainty: float
-    unit_size: FloatArray
-    block_threshold: float = 100_000.0
+    __slots__ = (
+        "_holdings",
+        "_obligation",
+        "_shape",
+        "_source",
+        "block_threshold",
+        "expected_price",
+        "last_close",
+        "obligation_certainty",
+        "session",
+        "sessions_in_cycle",
+        "sessions_to_deadline",
+        "unit_size",
+    )
+
+    def __init__(
+        self,
+        session: int,
+        sessions_to_deadline: int,
+        sessions_in_cycle: int,
+        last_close: FloatArray,
+        expected_price: FloatArray,
+        holdings: FloatArray,
+        expected_obligation: FloatArray,
+        obligation_certainty: float,
+        unit_size: FloatArray,
+        block_threshold: float = 100_000.0,
+    ) -> None:
+        holdings = np.asarray(holdings)
+        expected_obligation = np.asarray(expected_obligation)
+        if holdings.ndim != 2 or holdings.shape != expected_obligation.shape:
+            raise ValueError(
+                "MarketView: holdings and expected_obligation must be (R, N) arrays of one "
+                f"shape, got {holdings.shape} and {expected_obligation.shape}"
+            )
+        self._set_scalars(
+            session,
+            sessions_to_deadline,
+            sessions_in_cycle,
+            last_close,
+            expected_price,
+            obligation_certainty,
+            unit_size,
+            block_threshold,
+        )
+        self._shape = (int(holdings.shape[0]), int(holdings.shape[1]))
+        self._holdings: FloatArray | None = holdings
+        self._obligation: FloatArray | None = expected_obligation
+        self._source: ViewSource | None = None
+
+    def _set_scalars(
+        self,
+        session: int,
+        sessions_to_deadline: int,
+        sessions_in_cycle: int,
+        last_close: FloatArray,
+        expected_price: FloatArray,
+        obligation_certainty: float,
+        unit_size: FloatArray,
+        block_threshold: float,
+    ) -> None:
+        self.session = session
+        self.sessions_to_deadline = sessions_to_deadline
+        self.sessions_in_cycle = sessions_in_cycle
+        self.last_close = last_close
+        self.expected_price = expected_price
+        self.obligation_certainty = obligation_certainty
+        self.unit_size = unit_size
+        self.block_threshold = block_threshold
+
+    @classmethod
+    def deferred(
+        cls,
+        source: ViewSource,
+        shape: tuple[int, int],
+        *,
+        session: int,
+        sessions_to_deadline: int,
+        sessions_in_cycle: int,
+        last_close: FloatArray,
+        expected_price: FloatArray,
+        obligation_certainty: float,
+        unit_size: FloatArray,
+        block_threshold: float = 100_000.0,
+    ) -> MarketView:
+        """A view whose per-unit arrays come from ``source`` when first read.
+
+        Parameters
+        ----------
+        source : ViewSource
+            Computes holdings and obligations, whole or at given cells.
+        shape : tuple of int
+            ``(R, N)``.
+        """
+        view = cls.__new__(cls)
+        view._set_scalars(
+            session,
+            sessions_to_deadline,
+            sessions_in_cycle,
+            last_close,
+            expected_price,
+            obligation_certainty,
+            unit_size,
+            block_threshold,
+        )
+        view._shape = (int(shape[0]), int(shape[1]))
+        view._holdings = None
+        view._obligation = None
+        view._source = source
+        return view
+
+    def replace(self, **changes: Any) -> MarketView:
+        """A copy with some attributes replaced (arrays are computed in full if needed)."""
+        fields: dict[str, Any] = {
+            "session": self.session,
+            "sessions_to_deadline": self.sessions_to_deadline,
+            "sessions_in_cycle": self.sessions_in_cycle,
+            "last_close": self.last_close,
+            "expected_price": self.expected_price,
+            "obligation_certainty": self.obligation_certainty,
+            "unit_size": self.unit_size,
+            "block_threshold": self.block_threshold,
+        }
+        unknown = set(changes) - set(fields) - {"holdings", "expected_obligation"}
+        if unknown:
+            raise TypeError(f"MarketView.replace: unknown attributes {sorted(unknown)}")
+        fields.update(changes)
+        if "holdings" not in fields:
+            fields["holdings"] = self.holdings
+        if "expected_obligation" not in fields:
+            fields["expected_obligation"] = self.expected_obligation
+        return MarketView(**fields)
+
+    def close(self) -> None:
+        """End the view's session: arrays already computed stay readable, others raise."""
+        self._source = None
+
+    def _from_source(self, what: str) -> ViewSource:
+        if self._source is None:
+            raise RuntimeError(
+                f"MarketView.{what}: the view's session is over (read per-unit arrays during "
+                "the session that made the view)"
+            )
+        return self._source
+
+    def __repr__(self) -> str:
+        state = "deferred" if self._holdings is None else "arrays"
+        return (
+            f"MarketView(session={self.session}, sessions_to_deadline="
+            f"{self.sessions_to_deadline}, shape={self._shape}, {state})"
+        )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(R, N)``: replicates and units."""
+        return self._shape
 
     @property
     def n_replicates(self) -> int:
         """Number of replicates R."""
-        return int(self.holdings.shape[0])
+        return self._shape[0]
 
     @property
     def n_units(self) -> int:
         """Number of units N."""
-        return int(self.holdings.shape[1])
+        return self._shape[1]
+
+    @property
+    def holdings(self) -> FloatArray:
+        """Allowances each unit holds that are valid for the current compliance year, t,
+        shape (R, N)."""
+        if self._holdings is None:
+            self._holdings = self._from_source("holdings").holdings(None)
+        return self._holdings
+
+    @property
+    def expected_obligation(self) -> FloatArray:
+        """Each unit's current estimate of what it must surrender at the deadline, t,
+        shape (R, N) (expected emissions after abatement, less the part offsets will
+        cover, less allocation still to come)."""
+        if self._obligation is None:
+            self._obligation = self._from_source("expected_obligation").obligation(None)
+        return self._obligation
 
     @property
     def gap(self) -> FloatArray:
         """Expected obligation minus holdings, t, shape (R, N); positive means short."""
         return self.expected_obligation - self.holdings
+
+    def holdings_at(self, rows: npt.ArrayLike, cols: npt.ArrayLike) -> FloatArray:
+        """``holdings[rows, cols]``, computing only those cells, t, shape (M,)."""
+        r, c = np.asarray(rows, np.intp), np.asarray(cols, np.intp)
+        if self._holdings is not None:
+            return self._holdings[r, c]
+        return self._from_source("holdings_at").holdings((r, c))
+
+    def obligation_at(self, rows: npt.ArrayLike, cols: npt.ArrayLike) -> FloatArray:
+        """``expected_obligation[rows, cols]``, computing only those cells, t, shape (M,)."""
+        r, c = np.asarray(rows, np.intp), np.asarray(cols, np.intp)
+        if self._obligation is not None:
+            return self._obligation[r, c]
+        return self._from_source("obligation_at").obligation((r, c))
+
+    def gap_at(self, rows: npt.ArrayLike, cols: npt.ArrayLike) -> FloatArray:
+        """``gap[rows, cols]``, computing only those cells, t, shape (M,)."""
+        return self.obligation_at(rows, cols) - self.holdings_at(rows, cols)
 
 
 @dataclass(frozen=True)
@@ -251,12 +461,47 @@ def _example_view(rng: np.random.Generator, n_replicates: int = 3, n_units: int 
     )
 
 
+class _ArraySource:
+    """A :class:`ViewSource` serving two whole arrays (for deferred views in checks)."""
+
+    def __init__(self, holdings: FloatArray, obligation: FloatArray) -> None:
+        self._arrays = (holdings, obligation)
+
+    def holdings(
+        self, cells: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] | None
+    ) -> FloatArray:
+        a = self._arrays[0]
+        return a.copy() if cells is None else a[cells]
+
+    def obligation(
+        self, cells: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] | None
+    ) -> FloatArray:
+        a = self._arrays[1]
+        return a.copy() if cells is None else a[cells]
+
+
+def _deferred_copy(view: MarketView) -> MarketView:
+    return MarketView.deferred(
+        _ArraySource(view.holdings, view.expected_obligation),
+        view.shape,
+        session=view.session,
+        sessions_to_deadline=view.sessions_to_deadline,
+        sessions_in_cycle=view.sessions_in_cycle,
+        last_close=view.last_close,
+        expected_price=view.expected_price,
+        obligation_certainty=view.obligation_certainty,
+        unit_size=view.unit_size,
+        block_threshold=view.block_threshold,
+    )
+
+
 def check_strategy(strategy: Strategy, *, seed: int = 0, n_views: int = 20) -> None:
     """Check that a strategy plug-in honours the protocol; raise ``AssertionError`` if not.
 
     Checks, on ``n_views`` random market views: the result is :class:`Orders`; indices are in
     range; quantities are positive whole tonnes; prices are finite and positive; no unit's
-    total sell quantity exceeds its holdings; the same ``rng`` seed gives identical orders;
+    total sell quantity exceeds its holdings; the same ``rng`` seed gives identical orders,
+    also from a deferred view like those the engine builds (arrays computed on demand);
     and the view is not modified.
 
     Examples
@@ -281,6 +526,13 @@ def check_strategy(strategy: Strategy, *, seed: int = 0, n_views: int = 20) -> N
         for attr in ("replicate", "unit", "is_buy", "price", "qty", "segment"):
             if not np.array_equal(getattr(a, attr), getattr(b, attr)):
                 raise AssertionError(f"{name}: not reproducible from rng ({attr} differs)")
+        c = strategy.orders(_deferred_copy(view), BatchRandom(seeds))
+        for attr in ("replicate", "unit", "is_buy", "price", "qty", "segment"):
+            if not np.array_equal(getattr(a, attr), getattr(c, attr)):
+                raise AssertionError(
+                    f"{name}: orders differ between a view of arrays and a deferred view "
+                    f"({attr}); read the view only through its public attributes"
+                )
         if len(a) == 0:
             continue
         if a.replicate.min() < 0 or a.replicate.max() >= view.n_replicates:

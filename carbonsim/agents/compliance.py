@@ -27,6 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from carbonsim._cells import nonzero_cells
 from carbonsim._random import BatchRandom
 from carbonsim._validation import check_in_range, check_share
 from carbonsim.agents.base import BLOCK, LISTED, STRATEGIES, MarketView, Orders
@@ -104,10 +105,12 @@ class ComplianceTrader:
 
     def orders(self, view: MarketView, rng: BatchRandom) -> Orders:
         """Bids of short units and offers of long units for this session."""
-        shape = view.holdings.shape
+        shape = view.shape
         effect = self.deadline_effect(view.sessions_to_deadline)
-        active = rng.random(shape) < self.hazard(view.sessions_to_deadline)
-        gap = view.gap
+        # act first, look second: only the units that act this session read their gap
+        r, u = nonzero_cells(rng.bernoulli(shape, self.hazard(view.sessions_to_deadline)))
+        holdings = view.holdings_at(r, u)
+        gap = view.obligation_at(r, u) - holdings
         short = gap > 0
         # the share of the gap covered rises to 1 at the deadline, so gaps close fully
         cover = self.cover_share + (1.0 - self.cover_share) * effect
@@ -115,20 +118,18 @@ class ComplianceTrader:
         # at the deadline short units buy every missing tonne, however small
         min_order = np.where(short & (view.sessions_to_deadline == 0), 1.0, self.min_order)
         # sellers never offer more than they hold (whole tonnes)
-        want = np.where(short, want, np.minimum(want, view.holdings))
+        want = np.where(short, want, np.minimum(want, holdings))
         qty = np.floor(np.maximum(want, 0.0))
-        mask = active & (qty >= np.maximum(min_order, 1.0))
-        r, u = np.nonzero(mask)
-        # only the active cells are drawn (identical to the same cells of a full draw)
+        keep = qty >= np.maximum(min_order, 1.0)
+        r, u, is_buy, q = r[keep], u[keep], short[keep], qty[keep]
+        # only the ordering cells are drawn (identical to the same cells of a full draw)
         z = rng.standard_normal(shape, where=(r, u))
         to_block_u = rng.random(shape, where=(r, u))
         reference = (
             self.price_weight * view.last_close + (1.0 - self.price_weight) * view.expected_price
         )[r]
-        is_buy = short[r, u]
         log_markup = np.where(is_buy, self.spread + self.urgency_premium * effect, -self.spread)
         price = reference * np.exp(log_markup + self.price_sigma * z)
-        q = qty[r, u]
         to_block = (q >= view.block_threshold) & (to_block_u < self.block_share)
         return Orders(
             replicate=r.astype(np.int64),

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from carbonsim._cells import nonzero_cells
 from carbonsim._random import BatchRandom
 from carbonsim._validation import check_in_range, check_share
 from carbonsim.agents.base import LISTED, STRATEGIES, MarketView, Orders
@@ -55,13 +56,12 @@ class NoiseTrader:
 
     def orders(self, view: MarketView, rng: BatchRandom) -> Orders:
         """Random orders for this session."""
-        shape = view.holdings.shape
-        active = rng.random(shape) < self.activity
-        r, u = np.nonzero(active)
-        is_buy = rng.random(shape, where=(r, u)) < 0.5
+        shape = view.shape
+        r, u = nonzero_cells(rng.bernoulli(shape, self.activity))
+        is_buy = rng.bernoulli(shape, 0.5, where=(r, u))
         size = view.unit_size[u] * self.size_share
         qty = np.floor(size * np.exp(self.size_sigma * rng.standard_normal(shape, where=(r, u))))
-        qty = np.where(is_buy, qty, np.minimum(qty, np.floor(view.holdings[r, u])))
+        qty = np.where(is_buy, qty, np.minimum(qty, np.floor(view.holdings_at(r, u))))
         price = view.last_close[r] * np.exp(
             self.price_sigma * rng.standard_normal(shape, where=(r, u))
         )

@@ -18,7 +18,7 @@ from carbonsim.clearing._ticks import (
     price_to_ticks,
     ticks_to_price,
 )
-from carbonsim.clearing.batch import CallAuctionBatchResult, call_auction_batch
+from carbonsim.clearing.batch import CallAuctionBatchResult, call_auction_batch, demand_cutoff
 from carbonsim.clearing.call_auction import (
     ALLOCATION_RULES,
     BAND_MODES,
@@ -62,6 +62,7 @@ __all__ = [
     "band_from_reference",
     "call_auction",
     "call_auction_batch",
+    "demand_cutoff",
     "match_stream",
     "price_to_ticks",
     "sealed_bid_auction",

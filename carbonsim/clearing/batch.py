@@ -34,7 +34,7 @@ from carbonsim.clearing.call_auction import (
     clear_markets,
 )
 
-__all__ = ["CallAuctionBatchResult", "call_auction_batch"]
+__all__ = ["CallAuctionBatchResult", "call_auction_batch", "demand_cutoff"]
 
 logger = logging.getLogger(__name__)
 
@@ -268,3 +268,78 @@ def call_auction_batch(
         n_filled=_readonly(n_filled),
         tick=tick,
     )
+
+
+def demand_cutoff(
+    market: npt.ArrayLike,
+    bid_tick: npt.ArrayLike,
+    bid_qty: npt.ArrayLike,
+    supply: npt.ArrayLike,
+    levels: npt.ArrayLike,
+) -> FloatArray:
+    """Per market, a tick below which bids can be left out of a call auction unchanged.
+
+    Let ``S`` be a market's total ask quantity and ``D(T)`` the quantity of its bids at
+    ticks ``>= T``. If ``D(T) > S`` then every bid below ``T`` is irrelevant: at any tick
+    ``p < T`` demand above ``p`` exceeds all supply, so strict price priority (rule 2 of
+    :mod:`carbonsim.clearing.call_auction`) rules ``p`` out, with or without those bids;
+    at ticks ``>= T`` demand and supply do not involve them. The clearing price, the volume,
+    every remaining order's fill, and (where something trades) the demand, supply and
+    imbalance at the price are therefore identical bit for bit, and the bids left out
+    would have filled nothing. Where nothing trades the price is the reference price either
+    way, but ``demand`` there may count the bids left out.
+
+    Parameters
+    ----------
+    market : array_like of int, shape (M,)
+        Market of each bid, in ``[0, n_markets)``.
+    bid_tick : array_like of float, shape (M,)
+        Each bid's price in ticks as the kernel computes it, ``np.rint(price / tick)``.
+    bid_qty : array_like of float, shape (M,)
+        Bid quantities, whole units (so that sums are exact).
+    supply : array_like of float, shape (n_markets,)
+        Total ask quantity of each market.
+    levels : array_like of float, shape (L, n_markets)
+        Candidate cut-off ticks per market, highest first (the highest that works wins:
+        the fewer bids kept, the cheaper the auction).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_markets,)
+        The cut-off tick of each market: the first level ``T`` with
+        ``D(T) >= S + 1``; ``-inf`` (keep every bid) where no level qualifies.
+
+    Examples
+    --------
+    >>> cut = demand_cutoff([0, 0, 0], [5000.0, 4990.0, 4000.0], [10.0, 10.0, 10.0],
+    ...                     [15.0], [[5000.0], [4990.0]])
+    >>> cut
+    array([4990.])
+    """
+    mkt = as_int_array("market", market, ndim=1, lo=0)
+    tk = as_float_array("bid_tick", bid_tick, ndim=1)
+    qty = as_float_array("bid_qty", bid_qty, ndim=1, nonnegative=True)
+    check_same_length(market=mkt, bid_tick=tk, bid_qty=qty)
+    sup = as_float_array("supply", supply, ndim=1, nonnegative=True)
+    lv = np.asarray(levels, dtype=np.float64)
+    if lv.ndim != 2 or lv.shape[1] != sup.shape[0]:
+        raise ValueError(
+            f"levels must have shape (L, n_markets) = (L, {sup.shape[0]}), got {lv.shape}"
+        )
+    if len(mkt) and mkt.max() >= sup.shape[0]:
+        raise ValueError(
+            f"market ids must be below n_markets = {sup.shape[0]} (the length of supply), "
+            f"got {int(mkt.max())}"
+        )
+    n_markets = sup.shape[0]
+    out = np.full(n_markets, -np.inf)
+    undecided = np.ones(n_markets, bool)
+    for level in lv:
+        above = np.where(tk >= level[mkt], qty, 0.0)
+        demand = np.bincount(mkt, weights=above, minlength=n_markets)
+        ok = undecided & (demand >= sup + 1.0)
+        out[ok] = level[ok]
+        undecided &= ~ok
+        if not undecided.any():
+            break
+    return out

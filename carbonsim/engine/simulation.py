@@ -55,9 +55,10 @@ import pandas as pd
 import simpy
 
 from carbonsim import __version__
+from carbonsim._cells import nonzero_cells, take_cells
 from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, make_strategy
-from carbonsim.clearing import call_auction_batch, sealed_bid_auction
+from carbonsim.clearing import call_auction_batch, demand_cutoff, sealed_bid_auction
 from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
 from carbonsim.engine.calendar import trading_days
 from carbonsim.engine.memory import check_memory
@@ -93,6 +94,8 @@ OFFSET_CLASS = "ccer"  # legacy credits
 PROJECT_CLASS = "ccer_new"  # credits of post-relaunch projects
 _T_ALLOCATE, _T_VERIFY, _T_SESSION, _T_AUCTION, _T_DEADLINE = 0.1, 0.2, 0.5, 0.6, 0.9
 _OFFSET_LOTS = 20  # project owners' offers per replicate in one offset session
+# standard-normal levels at which offset bids are tried as clearing cut-offs, highest first
+_OFFSET_CUTOFF_Z = np.array([3.0, 2.0, 1.0, 0.0, -1.0])
 
 
 def _bands(reference: FloatArray, fraction: float, tick: float) -> tuple[FloatArray, FloatArray]:
@@ -168,6 +171,58 @@ class _PeriodState:
         if span <= 0:
             return 1.0
         return float(np.clip((t - self.t_start) / span, 0.0, 1.0))
+
+
+Cells = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
+
+
+class _PeriodView:
+    """The :class:`~carbonsim.agents.ViewSource` of one trading session in period ``p``.
+
+    Holdings and expected obligations are computed whole or at given cells by the same
+    element-wise formulas, so a cell read alone equals the same cell of the whole array bit
+    for bit. It reads the ledger and period state when asked; the engine closes the view
+    before the session's trades are settled change them.
+    """
+
+    def __init__(self, ledger: Ledger, p: _PeriodState, certainty: float) -> None:
+        self.ledger = ledger
+        self.p = p
+        self.c = certainty
+
+    def holdings(self, cells: Cells | None) -> FloatArray:
+        year = self.p.last_year
+        if cells is None:
+            return self.ledger.valid_holdings(year).astype(np.float64)
+        return self.ledger.valid_holdings_at(year, cells[0], cells[1]).astype(np.float64)
+
+    def raw_obligation(self, cells: Cells | None) -> tuple[FloatArray, FloatArray | float]:
+        """Expected obligation before offsets and allocation still to come due, t."""
+        p, c = self.p, self.c
+
+        def at(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return a if cells is None else take_cells(a, *cells)
+
+        if p.verified_known:
+            ob = (at(p.obligation) - at(p.surrendered) - at(p.offsets_surrendered)).astype(
+                np.float64
+            )
+            return ob, 0.0
+        assert p.actual_total is not None
+        assert p.final_total is not None
+        ob = (1.0 - c) * at(p.prior_obligation) + c * at(p.actual_total)
+        expected_final = (1.0 - c) * at(p.expected_allocation) + c * at(p.final_total)
+        return ob, np.maximum(expected_final - at(p.allocated), 0.0)
+
+    def obligation(self, cells: Cells | None) -> FloatArray:
+        ob, future_alloc = self.raw_obligation(cells)
+        offsets = self.ledger.offsets
+        held = (offsets if cells is None else take_cells(offsets, *cells)).sum(axis=-1)
+        held = held.astype(np.float64)
+        offset_use = np.minimum(held, self.p.spec.offset_limit_share * np.maximum(ob, 0))
+        # allowances the unit must still hold at the deadline, net of those to come
+        need: FloatArray = np.maximum(ob - offset_use, 0.0) - future_alloc
+        return need
 
 
 class Simulation:
@@ -356,8 +411,14 @@ class Simulation:
         self.trades: list[pd.DataFrame] = []
         self.offsets_open = False
         self.session_index = -1
-        self._obligation_estimate = np.zeros((r, n))
         self._gap = np.zeros((r, n))
+        # the whole gap array is needed after a session only by auctions and buy-backs
+        self._reads_gap = bool(
+            sc.auctions
+            or any(spec.auction_remainder for spec in sc.periods)
+            or sc.policy.band_trigger is not None
+        )
+        self._view_source: _PeriodView | None = None
 
     def _t(self, date: dt.date) -> float:
         return max(float((pd.Timestamp(date) - self.start).days), 0.0)
@@ -682,72 +743,63 @@ class Simulation:
         return None
 
     def _view(self, t: float, p: _PeriodState | None) -> MarketView:
+        """The session's market view; per-unit arrays are computed when strategies ask."""
         r, n = self.n_replicates, self.units.n_units
         sessions_total = len(self.days)
+        common = {
+            "session": self.session_index,
+            "last_close": self.last_close.copy(),
+            "expected_price": self.expected_price.copy(),
+            "unit_size": self.unit_size,
+            "block_threshold": self.scenario.trading.block_min_size,
+        }
         if p is None:
-            holdings = np.zeros((r, n))
-            need = np.zeros((r, n))
-            to_deadline, in_cycle, certainty = sessions_total, sessions_total, 1.0
-        else:
-            holdings = self.ledger.valid_holdings(p.last_year).astype(np.float64)
-            c = p.certainty(t)
-            if p.verified_known:
-                ob = (p.obligation - p.surrendered - p.offsets_surrendered).astype(np.float64)
-                future_alloc = np.zeros((r, n))
-            else:
-                if p.actual_total is None:  # cached: changes only when abatement is decided
-                    p.actual_total = (
-                        (p.unabated - p.abated).sum(axis=1) if p.abated.size else p.unabated.sum(1)
-                    )
-                if p.final_total is None:
-                    p.final_total = p.final_allocation.sum(1)
-                ob = (1.0 - c) * p.prior_obligation + c * p.actual_total
-                expected_final = (1.0 - c) * p.expected_allocation + c * p.final_total
-                future_alloc = np.maximum(expected_final - p.allocated, 0.0)
-            offsets_held = self.ledger.offsets.sum(axis=2).astype(np.float64)
-            offset_use = np.minimum(offsets_held, p.spec.offset_limit_share * np.maximum(ob, 0))
-            # allowances the unit must still hold at the deadline, net of those to come
-            need = np.maximum(ob - offset_use, 0.0) - future_alloc
-            self._obligation_estimate = np.maximum(ob, 0.0)
-            self._gap = need - holdings
-            deadline_t = min([*(s for s in p.t_stages if s >= t), p.t_deadline])
-            to_deadline = int(
-                np.searchsorted(self._session_times, deadline_t) - 1 - self.session_index
+            return MarketView(
+                sessions_to_deadline=sessions_total,
+                sessions_in_cycle=sessions_total,
+                holdings=np.zeros((r, n)),
+                expected_obligation=np.zeros((r, n)),
+                obligation_certainty=1.0,
+                **common,
             )
-            in_cycle = max(
-                int(
-                    np.searchsorted(self._session_times, deadline_t)
-                    - np.searchsorted(self._session_times, p.t_start)
-                ),
-                1,
-            )
-            certainty = c
-        return MarketView(
-            session=self.session_index,
+        c = p.certainty(t)
+        if not p.verified_known:
+            if p.actual_total is None:  # cached: changes only when abatement is decided
+                p.actual_total = (
+                    (p.unabated - p.abated).sum(axis=1) if p.abated.size else p.unabated.sum(1)
+                )
+            if p.final_total is None:
+                p.final_total = p.final_allocation.sum(1)
+        deadline_t = min([*(s for s in p.t_stages if s >= t), p.t_deadline])
+        end = int(np.searchsorted(self._session_times, deadline_t))
+        to_deadline = end - 1 - self.session_index
+        in_cycle = max(end - int(np.searchsorted(self._session_times, p.t_start)), 1)
+        self._view_source = _PeriodView(self.ledger, p, c)
+        return MarketView.deferred(
+            self._view_source,
+            (r, n),
             sessions_to_deadline=max(to_deadline, 0),
             sessions_in_cycle=in_cycle,
-            last_close=self.last_close.copy(),
-            expected_price=self.expected_price.copy(),
-            holdings=holdings,
-            expected_obligation=need,
-            obligation_certainty=certainty,
-            unit_size=self.unit_size,
-            block_threshold=self.scenario.trading.block_min_size,
+            obligation_certainty=c,
+            **common,
         )
 
     def _route(self, orders: Orders, view: MarketView) -> Orders:
         """Apply exchange rules: sells within holdings, segment sizes, band repricing."""
         tr = self.scenario.trading
-        r, n = self.n_replicates, self.units.n_units
+        n = self.units.n_units
         qty = orders.qty.copy()
         sells = ~orders.is_buy
         if sells.any():
-            cell = orders.replicate[sells] * n + orders.unit[sells]
-            offered = np.bincount(cell, weights=qty[sells], minlength=r * n).reshape(r, n)
-            scale = np.divide(
-                view.holdings, offered, out=np.ones((r, n)), where=offered > view.holdings
+            # a unit's offers together never exceed its holdings: scale them down pro rata
+            # (per selling cell: work proportional to the orders, not to R x N)
+            cell, inverse = np.unique(
+                orders.replicate[sells] * n + orders.unit[sells], return_inverse=True
             )
-            qty[sells] = np.floor(qty[sells] * scale[orders.replicate[sells], orders.unit[sells]])
+            offered = np.bincount(inverse, weights=qty[sells], minlength=len(cell))
+            held = view.holdings_at(cell // n, cell % n)
+            scale = np.divide(held, offered, out=np.ones(len(cell)), where=offered > held)
+            qty[sells] = np.floor(qty[sells] * scale[inverse])
         segment = orders.segment.copy()
         segment[(segment == BLOCK) & (qty < tr.block_min_size)] = LISTED
         listed = segment == LISTED
@@ -769,8 +821,11 @@ class Simulation:
         self.session_index = i
         p = self._current_period(t)
         view = self._view(t, p)
+        if p is not None and self._reads_gap:
+            self._gap = view.gap  # auctions and buy-backs read it after the session
         orders = Orders.concat([s.orders(view, self.rng) for s in self.strategies])
         orders = self._route(orders, view)
+        view.close()  # settlement below changes what the view would read
 
         lo_l, hi_l = _bands(self.last_close, tr.listed_band, tr.tick)
         lo_b, hi_b = _bands(self.last_close, tr.block_band, tr.tick)
@@ -858,13 +913,13 @@ class Simulation:
         m["expected_price"][:, i] = self.expected_price
         m["fundamental_price"][:, i] = self.fundamental_price
         if self.offsets_open and p is not None and i % sc.offsets.session_interval == 0:
-            self._offset_session(i, p, view)
+            self._offset_session(i, p)
         if self.band_state is not None and p is not None:
             self._band_trigger(i, p, close)
         m["msr_holdings"][:, i] = self.msr_holdings
         self._after_event("session")
 
-    def _offset_session(self, i: int, p: _PeriodState, view: MarketView) -> None:
+    def _offset_session(self, i: int, p: _PeriodState) -> None:
         """Clear the offset market: units' eligible demand against project owners' stock.
 
         Each class usable for the current period is cleared in turn (legacy credits first),
@@ -876,15 +931,22 @@ class Simulation:
         classes = self._offset_classes_for(p.last_year)
         if not classes:
             return
-        cap = np.floor(p.spec.offset_limit_share * self._obligation_estimate)
+        # the session's obligation estimate (period state the session's trades leave alone)
+        assert self._view_source is not None
+        assert self._view_source.p is p
+        cap = np.floor(
+            p.spec.offset_limit_share * np.maximum(self._view_source.raw_obligation(None)[0], 0.0)
+        )
         idx = [self.ledger.offset_class_index(c) for c in classes]
         # bidders: units below their usage cap; holdings only grow within the session, so
         # these cells are a superset of every class's bidders. Drawing only them gives the
         # same numbers as a full draw at those cells (BatchRandom where=).
-        held0 = self.ledger.offsets[:, :, idx].sum(axis=2) + p.offsets_surrendered
-        rows, cols = np.nonzero(cap - held0 >= 1.0)
-        if rows.size == 0:
+        offsets = self.ledger.offsets
+        held0 = offsets[:, :, idx].sum(axis=2) + p.offsets_surrendered
+        flat = np.flatnonzero(cap - held0 >= 1.0)
+        if flat.size == 0:
             return
+        rows, cols = np.divmod(flat, n)
         z = self.rng.standard_normal((r, n), where=(rows, cols))
         bid_price = self.expected_price[rows] * (1.0 - off.discount) * np.exp(0.05 * z)
         if self.offer_noise is None:
@@ -892,34 +954,52 @@ class Simulation:
                 off.supply_cost_sigma * self.rng.standard_normal((r, _OFFSET_LOTS))
             )
         ask_price = off.supply_cost * self.offer_noise
+        tick = self.scenario.trading.tick
+        bid_tick = np.rint(bid_price / tick)  # the clearing kernel's ticks
+        # cut-off candidates: the ticks of a few high bid quantiles (bids are lognormal
+        # around a price common to the replicate), highest first, with a tick of slack
+        levels = (
+            np.rint(
+                self.expected_price[None, :]
+                * (1.0 - off.discount)
+                * np.exp(0.05 * _OFFSET_CUTOFF_Z[:, None])
+                / tick
+            )
+            - 1.0
+        )
         volume = np.zeros(r)
         turnover = np.zeros(r)
-        cap_c = cap[rows, cols]
-        surrendered_c = p.offsets_surrendered[rows, cols]
+        cap_c = cap.reshape(-1)[flat]
+        surrendered_c = p.offsets_surrendered.reshape(-1)[flat]
         for cls, k in zip(classes, idx, strict=True):
-            held = self.ledger.offsets[rows, cols][:, idx].sum(axis=1).astype(np.float64)
-            bid_qty = np.maximum(cap_c - held - surrendered_c, 0.0)
+            held = self.ledger.offsets.reshape(r * n, -1)[flat][:, idx].sum(axis=1)
+            bid_qty = np.maximum(cap_c - held.astype(np.float64) - surrendered_c, 0.0)
             stock = self.ledger.project_offsets[:, k].astype(np.float64)
             lot = np.floor(stock / _OFFSET_LOTS)
             ask_qty = np.repeat(lot[:, None], _OFFSET_LOTS, axis=1)
             ask_qty[:, -1] += stock - lot * _OFFSET_LOTS
-            sel = bid_qty >= 1.0
-            rb, ub = rows[sel], cols[sel]
-            ra, la = np.nonzero(ask_qty >= 1.0)
-            if len(rb) == 0 or len(ra) == 0:
+            sel = np.flatnonzero(bid_qty >= 1.0)
+            ra, la = nonzero_cells(ask_qty >= 1.0)
+            if len(sel) == 0 or len(ra) == 0:
                 continue
+            # bids below the price where demand alone exceeds the whole supply can never
+            # fill nor move the price: leave them out (same result, see demand_cutoff)
+            cut = demand_cutoff(rows[sel], bid_tick[sel], bid_qty[sel], stock, levels)
+            sel = sel[bid_tick[sel] >= cut[rows[sel]]]
+            rb = rows[sel]
             res = call_auction_batch(
                 np.concatenate([rb, ra]),
                 np.concatenate([np.ones(len(rb), bool), np.zeros(len(ra), bool)]),
                 np.concatenate([bid_price[sel], ask_price[ra, la]]),
                 np.concatenate([bid_qty[sel], ask_qty[ra, la]]),
                 n_markets=r,
-                tick=self.scenario.trading.tick,
+                tick=tick,
             )
-            got = np.zeros((r, n), np.int64)
-            np.add.at(got, (rb, ub), res.fill[: len(rb)].astype(np.int64))
-            if got.sum() == 0:
+            fill = res.fill[: len(rb)].astype(np.int64)
+            if not fill.any():
                 continue
+            got = np.zeros((r, n), np.int64)
+            got.reshape(-1)[flat[sel]] = fill  # one bid per cell
             px = np.nan_to_num(res.price, nan=0.0)
             self.ledger.transfer_offsets(cls, got, px)
             volume += res.volume

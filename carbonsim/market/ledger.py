@@ -286,6 +286,19 @@ def _split_pool(weights: IntArray, pool: IntArray) -> IntArray:
     return base + np.maximum(overlap, 0)
 
 
+def _sum_by_replicate(rep: IntArray, values: IntArray, n_rep: int) -> IntArray:
+    """Sum the rows of ``values`` (P, V) per replicate; ``rep`` (P,) sorted. (R, V), exact.
+
+    ``np.add.reduceat`` over the runs of equal ``rep``: the integer result of
+    ``np.add.at(out, rep, values)`` without its per-element cost.
+    """
+    out = np.zeros((n_rep, *values.shape[1:]), values.dtype)
+    if len(rep):
+        starts = np.flatnonzero(np.concatenate([[True], rep[1:] != rep[:-1]]))
+        out[rep[starts]] = np.add.reduceat(values, starts, axis=0)
+    return out
+
+
 def _split_pool_cells(rep: IntArray, weights: IntArray, pool: IntArray) -> IntArray:
     """:func:`_split_pool` on participating cells only.
 
@@ -302,9 +315,7 @@ def _split_pool_cells(rep: IntArray, weights: IntArray, pool: IntArray) -> IntAr
     else:
         base = weights[:, None] * pool[rep] // safe[rep][:, None]
     row = weights - base.sum(axis=1)
-    taken = np.zeros_like(pool)
-    np.add.at(taken, rep, base)
-    col = pool - taken
+    col = pool - _sum_by_replicate(rep, base, n_rep)
     # cumulative remainder of the rows within each replicate (cells sorted by replicate)
     csum = np.cumsum(row)
     first = np.searchsorted(rep, np.arange(n_rep))
@@ -1031,7 +1042,10 @@ class Ledger:
         vidx: IntArray,
     ) -> IntArray:
         """Settle netted trades of unique cells sorted by (replicate, unit); (P, V) flow."""
-        hold = self._allowances[rep, unit, :]
+        # rows of the (R * N, V) view: one index array instead of two (cheaper gathers)
+        by_cell = self._allowances.reshape(-1, self._allowances.shape[2])
+        flat = rep * self.n_units + unit
+        hold = by_cell[flat]
         delivered = np.zeros_like(hold)
         rem = net_sell.copy()
         for v in vidx:
@@ -1046,17 +1060,17 @@ class Ledger:
                 full_qty[rep, unit] = net_sell
                 raise self._short_error(op, full_unmet, full_qty, vidx)
             delivered[:, vidx[-1]] += rem
-        pool = np.zeros((self.n_replicates, hold.shape[1]), np.int64)
-        np.add.at(pool, rep, delivered)
+        pool = _sum_by_replicate(rep, delivered, self.n_replicates)
         received = _split_pool_cells(rep, net_buy, pool)
-        new_cash = self._cash[rep, unit] + price * (net_sell - net_buy)
+        cash = self._cash.reshape(-1)
+        new_cash = cash[flat] + price * (net_sell - net_buy)
         if not self.allow_negative_cash and (new_cash < 0).any():
             full = self._cash.copy()
             full[rep, unit] = new_cash
             self._check_cash(op, full)
         flow_c = received - delivered
-        self._allowances[rep, unit, :] += flow_c
-        self._cash[rep, unit] = new_cash
+        by_cell[flat] = hold + flow_c  # cells are unique
+        cash[flat] = new_cash
         r_ = self.n_replicates
         moved = np.bincount(rep[flow_c.sum(axis=1) != 0], minlength=r_)
         tonnes = np.bincount(rep, weights=net_sell, minlength=r_).astype(np.int64)
@@ -1755,3 +1769,53 @@ class Ledger:
                 out += view[:, :, k]
             return out
         return self._allowances[:, :, idx].sum(axis=2)
+
+    def valid_holdings_at(
+        self,
+        year: int,
+        replicates: npt.ArrayLike,
+        units: npt.ArrayLike,
+        rule: VintageRule | None = None,
+    ) -> IntArray:
+        """:meth:`valid_holdings` at some cells only: ``valid_holdings(year)[replicates,
+        units]``, with work proportional to the number of cells.
+
+        Parameters
+        ----------
+        year : int
+            Compliance year.
+        replicates, units : array_like of int, shape (M,)
+            The cells, as index pairs.
+        rule : callable ``(vintage, year) -> bool``, optional
+            Vintage rule (default :func:`default_vintage_rule`).
+
+        Returns
+        -------
+        ndarray of int64, shape (M,)
+        """
+        idx = self._vintage_indices("valid_holdings_at", self.eligible_vintages(year, rule))
+        rows = np.asarray(replicates, np.intp)
+        cols = np.asarray(units, np.intp)
+        if rows.shape != cols.shape:
+            raise ValueError(
+                f"valid_holdings_at: replicates and units must have one shape, got "
+                f"{rows.shape} and {cols.shape}"
+            )
+        if rows.size and not (
+            rows.min() >= 0
+            and rows.max() < self.n_replicates
+            and cols.min() >= 0
+            and cols.max() < self.n_units
+        ):
+            raise IndexError(
+                f"valid_holdings_at: cells must lie in [0, {self.n_replicates}) x "
+                f"[0, {self.n_units})"
+            )
+        out = np.zeros(rows.shape, np.int64)
+        # one flat gather per valid vintage (int64 sums are exact in any order)
+        n_v = self._allowances.shape[2]
+        flat = (rows * self.n_units + cols) * n_v
+        held = self._allowances.reshape(-1)
+        for k in idx:
+            out += held.take(flat + k)
+        return out

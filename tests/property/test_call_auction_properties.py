@@ -8,7 +8,7 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from carbonsim.clearing import (
@@ -339,3 +339,87 @@ def test_sealed_bid_invariants(b: dict[str, Any]) -> None:
 
 def _sealed_kwargs(b: dict[str, Any]) -> dict[str, Any]:
     return {k: b[k] for k in ("supply", "reserve_price", "allocation")}
+
+
+@st.composite
+def cutoff_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """Several markets of whole-tonne books, with candidate cut-off ticks per market."""
+    n_markets = draw(st.integers(1, 4))
+    books_ = [draw(books(max_orders=10)) for _ in range(n_markets)]
+    n_levels = draw(st.integers(1, 4))
+    levels = np.array(
+        [
+            sorted((draw(st.integers(LO_T - 2, HI_T + 2)) for _ in range(n_levels)), reverse=True)
+            for _ in range(n_markets)
+        ],
+        dtype=float,
+    ).T
+    return {
+        "books": books_,
+        "levels": levels,
+        "allocation": draw(st.sampled_from(["pro_rata", "price_time"])),
+        "reference": draw(st.none() | st.integers(LO_T - 10, HI_T + 10)),
+    }
+
+
+@settings(max_examples=400)
+@given(cutoff_cases())
+def test_demand_cutoff_leaves_the_auction_unchanged(c: dict[str, Any]) -> None:
+    """Bids below the cut-off never fill and their removal changes no price, volume or fill."""
+    from carbonsim.clearing import demand_cutoff
+
+    bks: list[Book] = c["books"]
+    n = len(bks)
+    market = np.concatenate(
+        [np.full(len(b.bid_tick) + len(b.ask_tick), m, np.int64) for m, b in enumerate(bks)]
+    )
+    is_buy = np.concatenate(
+        [np.array([True] * len(b.bid_tick) + [False] * len(b.ask_tick), bool) for b in bks]
+    )
+    price = np.concatenate([np.concatenate([b.bid_price, b.ask_price]) for b in bks])
+    qty = np.concatenate([np.array(b.bid_qty + b.ask_qty, dtype=float) for b in bks])
+    keep_orders = qty > 0
+    market, is_buy, price, qty = (a[keep_orders] for a in (market, is_buy, price, qty))
+    supply = np.bincount(market[~is_buy], weights=qty[~is_buy], minlength=n)
+    ticks = np.rint(price / TICK)
+    kw: dict[str, Any] = {"n_markets": n, "tick": TICK, "allocation": c["allocation"]}
+    if c["reference"] is not None:
+        kw["reference_price"] = np.full(n, c["reference"] / 100)
+    full = call_auction_batch(market, is_buy, price, qty, **kw)
+    cut = demand_cutoff(market[is_buy], ticks[is_buy], qty[is_buy], supply, c["levels"])
+    assert cut.shape == (n,)
+    drop = is_buy & (ticks < cut[market])
+    # a qualifying cut-off has demand at or above it exceeding all supply
+    for m in range(n):
+        if np.isfinite(cut[m]):
+            at_or_above = is_buy & (market == m) & (ticks >= cut[m])
+            assert qty[at_or_above].sum() >= supply[m] + 1
+    event(f"bids dropped: {bool(drop.any())}, trades: {bool(full.volume.sum() > 0)}")
+    assert np.all(full.fill[drop] == 0)
+    kept = call_auction_batch(market[~drop], is_buy[~drop], price[~drop], qty[~drop], **kw)
+    np.testing.assert_array_equal(kept.price, full.price)
+    np.testing.assert_array_equal(kept.volume, full.volume)
+    np.testing.assert_array_equal(kept.fill, full.fill[~drop])
+    trades = full.volume > 0
+    np.testing.assert_array_equal(kept.demand[trades], full.demand[trades])
+    np.testing.assert_array_equal(kept.imbalance[trades], full.imbalance[trades])
+
+
+def test_demand_cutoff_keeps_every_bid_without_enough_demand() -> None:
+    from carbonsim.clearing import demand_cutoff
+
+    cut = demand_cutoff([0, 0], [5000.0, 4999.0], [5.0, 5.0], [10.0], [[4999.0]])
+    assert np.isneginf(cut[0])  # demand 10 does not exceed supply 10 by a unit
+    cut = demand_cutoff([0, 0], [5000.0, 4999.0], [5.0, 6.0], [10.0], [[5000.0], [4999.0]])
+    assert cut[0] == 4999.0
+
+
+def test_demand_cutoff_validates_shapes() -> None:
+    import pytest
+
+    from carbonsim.clearing import demand_cutoff
+
+    with pytest.raises(ValueError, match=r"levels must have shape \(L, n_markets\)"):
+        demand_cutoff([0], [1.0], [1.0], [1.0, 2.0], [[1.0]])
+    with pytest.raises(ValueError, match="market ids must be below n_markets = 1"):
+        demand_cutoff([3], [1.0], [1.0], [1.0], [[1.0]])

@@ -88,7 +88,7 @@ def test_short_units_bid_long_units_offer() -> None:
 def test_full_gap_covered_at_the_deadline() -> None:
     trader = ComplianceTrader(base_rate=1.0, min_order=1000.0)
     view = _view(0, +1.0, n=5)
-    view = MarketView(**{**view.__dict__, "expected_obligation": view.holdings + 250.0})
+    view = view.replace(expected_obligation=view.holdings + 250.0)
     orders = trader.orders(view, _rng(1))
     # on the last session even a 250 t gap (below min_order) is bought in full
     np.testing.assert_array_equal(orders.qty, 250.0)
@@ -109,7 +109,7 @@ def test_buyers_pay_more_than_sellers_ask_on_average() -> None:
 
 def test_noise_trader_never_oversells() -> None:
     view = _view(100)
-    view = MarketView(**{**view.__dict__, "holdings": np.zeros_like(view.holdings)})
+    view = view.replace(holdings=np.zeros_like(view.holdings))
     orders = NoiseTrader(activity=1.0).orders(view, _rng(4))
     assert orders.is_buy.all()
 
@@ -170,14 +170,11 @@ def test_batch_invariance_of_orders() -> None:
     """Replicate k's orders do not depend on how many replicates share the batch."""
     trader = ComplianceTrader(base_rate=0.3)
     one = _view(10, n=30)
-    three = MarketView(
-        **{
-            **one.__dict__,
-            "holdings": np.repeat(one.holdings, 3, axis=0),
-            "expected_obligation": np.repeat(one.expected_obligation, 3, axis=0),
-            "last_close": np.repeat(one.last_close, 3),
-            "expected_price": np.repeat(one.expected_price, 3),
-        }
+    three = one.replace(
+        holdings=np.repeat(one.holdings, 3, axis=0),
+        expected_obligation=np.repeat(one.expected_obligation, 3, axis=0),
+        last_close=np.repeat(one.last_close, 3),
+        expected_price=np.repeat(one.expected_price, 3),
     )
     seeds = replicate_seeds(9, 3)
     batch = trader.orders(three, BatchRandom(seeds))

@@ -1,0 +1,57 @@
+"""Sparse access to (R, N) grids by cell: the hot-path helpers of the session loop.
+
+Per-session work should grow with the cells that act, not with R x N. Two numpy idioms
+are slow for that: ``np.nonzero`` of a 2-D mask (several times slower than
+``np.flatnonzero``) and fancy indexing with two index arrays (it recomputes flat offsets
+and checks bounds per array). These helpers give the same results faster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["nonzero_cells", "take_cells"]
+
+IntpArray = npt.NDArray[np.intp]
+
+
+def nonzero_cells(mask: npt.NDArray[np.bool_]) -> tuple[IntpArray, IntpArray]:
+    """``np.nonzero(mask)`` for a 2-D mask: (rows, cols) of the True cells, row-major.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nonzero_cells(np.array([[False, True], [True, True]]))
+    (array([0, 1, 1]), array([1, 0, 1]))
+    """
+    if mask.ndim != 2:
+        raise ValueError(f"nonzero_cells needs a 2-D mask, got shape {mask.shape}")
+    flat = np.flatnonzero(mask)
+    rows, cols = np.divmod(flat, mask.shape[1])
+    return rows, cols
+
+
+def take_cells(a: npt.NDArray[Any], rows: IntpArray, cols: IntpArray) -> npt.NDArray[Any]:
+    """``a[rows, cols]`` (shape (M,) + a.shape[2:]) for in-range cell indices.
+
+    On a C-contiguous array it uses one flat index and :meth:`numpy.ndarray.take`.
+    Indices must already lie in range (they come from masks of the same grid): an
+    out-of-range column would silently address another row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(6).reshape(2, 3)
+    >>> take_cells(a, np.array([1, 0]), np.array([2, 0]))
+    array([5, 0])
+    """
+    if not a.flags.c_contiguous:
+        return a[rows, cols]
+    n = a.shape[1]
+    flat = rows * n + cols
+    if a.ndim == 2:
+        return a.reshape(-1).take(flat)
+    return a.reshape(a.shape[0] * n, *a.shape[2:]).take(flat, axis=0)
