@@ -300,14 +300,19 @@ def demand_cutoff(
     supply : array_like of float, shape (n_markets,)
         Total ask quantity of each market.
     levels : array_like of float, shape (L, n_markets)
-        Candidate cut-off ticks per market, highest first (the highest that works wins:
-        the fewer bids kept, the cheaper the auction).
+        Candidate cut-off ticks per market, in any order (the highest that qualifies
+        wins: the fewer bids kept, the cheaper the auction).
 
     Returns
     -------
     ndarray of float64, shape (n_markets,)
-        The cut-off tick of each market: the first level ``T`` with
+        The cut-off tick of each market: the highest level ``T`` with
         ``D(T) >= S + 1``; ``-inf`` (keep every bid) where no level qualifies.
+
+    Notes
+    -----
+    Without a price band: bids a band rejects would not count toward ``D``. Cost: ``L``
+    comparisons of the bids and one ``bincount``.
 
     Examples
     --------
@@ -331,15 +336,21 @@ def demand_cutoff(
             f"market ids must be below n_markets = {sup.shape[0]} (the length of supply), "
             f"got {int(mkt.max())}"
         )
-    n_markets = sup.shape[0]
+    n_markets, n_levels = sup.shape[0], lv.shape[0]
+    # how many levels (from the lowest) each bid reaches; levels need not be sorted
+    order = np.argsort(-lv, axis=0, kind="stable")
+    lv_sorted = np.take_along_axis(lv, order, axis=0)  # highest first, per market
+    reached = np.zeros(len(mkt), np.int64)
+    for level in lv_sorted:
+        reached += tk >= level[mkt]
+    # demand at or above the l-th highest level = bids reaching at least n_levels - l
+    table = np.bincount(
+        mkt * (n_levels + 1) + reached, weights=qty, minlength=n_markets * (n_levels + 1)
+    ).reshape(n_markets, n_levels + 1)
+    at_least = np.cumsum(table[:, ::-1], axis=1)[:, :n_levels]  # column l: level l reached
+    ok = at_least >= (sup + 1.0)[:, None]
+    first = np.argmax(ok, axis=1)
+    found = ok.any(axis=1)
     out = np.full(n_markets, -np.inf)
-    undecided = np.ones(n_markets, bool)
-    for level in lv:
-        above = np.where(tk >= level[mkt], qty, 0.0)
-        demand = np.bincount(mkt, weights=above, minlength=n_markets)
-        ok = undecided & (demand >= sup + 1.0)
-        out[ok] = level[ok]
-        undecided &= ~ok
-        if not undecided.any():
-            break
+    out[found] = lv_sorted[first[found], np.flatnonzero(found)]
     return out

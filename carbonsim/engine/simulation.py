@@ -931,28 +931,34 @@ class Simulation:
         classes = self._offset_classes_for(p.last_year)
         if not classes:
             return
-        # the session's obligation estimate (period state the session's trades leave alone)
-        assert self._view_source is not None
-        assert self._view_source.p is p
-        cap = np.floor(
-            p.spec.offset_limit_share * np.maximum(self._view_source.raw_obligation(None)[0], 0.0)
-        )
         idx = [self.ledger.offset_class_index(c) for c in classes]
-        # bidders: units below their usage cap; holdings only grow within the session, so
-        # these cells are a superset of every class's bidders. Drawing only them gives the
-        # same numbers as a full draw at those cells (BatchRandom where=).
+        # only replicates whose project owners hold credits to sell have a market (in the
+        # others bids meet no offer and nothing trades, which leaves every output the same)
+        stocked = (self.ledger.project_offsets[:, idx] >= 1).any(axis=1)
         offsets = self.ledger.offsets
-        held0 = offsets[:, :, idx].sum(axis=2) + p.offsets_surrendered
-        flat = np.flatnonzero(cap - held0 >= 1.0)
-        if flat.size == 0:
-            return
+        flat = np.zeros(0, np.intp)
+        if stocked.any():
+            # the session's obligation estimate (period state the session's trades leave
+            # alone)
+            assert self._view_source is not None
+            assert self._view_source.p is p
+            ob = self._view_source.raw_obligation(None)[0]
+            cap = np.floor(p.spec.offset_limit_share * np.maximum(ob, 0.0))
+            # bidders: units below their usage cap; holdings only grow within the session,
+            # so these cells are a superset of every class's bidders
+            held0 = offsets[:, :, idx].sum(axis=2) + p.offsets_surrendered
+            flat = np.flatnonzero((cap - held0 >= 1.0) & stocked[:, None])
         rows, cols = np.divmod(flat, n)
+        # drawing only the bidders gives the numbers a full draw gives at those cells, and
+        # the draw counter advances the same whoever bids (replicates stay batch-invariant)
         z = self.rng.standard_normal((r, n), where=(rows, cols))
-        bid_price = self.expected_price[rows] * (1.0 - off.discount) * np.exp(0.05 * z)
         if self.offer_noise is None:
             self.offer_noise = np.exp(
                 off.supply_cost_sigma * self.rng.standard_normal((r, _OFFSET_LOTS))
             )
+        if flat.size == 0:
+            return
+        bid_price = self.expected_price[rows] * (1.0 - off.discount) * np.exp(0.05 * z)
         ask_price = off.supply_cost * self.offer_noise
         tick = self.scenario.trading.tick
         bid_tick = np.rint(bid_price / tick)  # the clearing kernel's ticks
@@ -971,8 +977,10 @@ class Simulation:
         turnover = np.zeros(r)
         cap_c = cap.reshape(-1)[flat]
         surrendered_c = p.offsets_surrendered.reshape(-1)[flat]
+        n_classes = offsets.shape[2]
         for cls, k in zip(classes, idx, strict=True):
-            held = self.ledger.offsets.reshape(r * n, -1)[flat][:, idx].sum(axis=1)
+            by_class = self.ledger.offsets.reshape(-1)  # (R, N, K) flattened: one gather per class
+            held = sum(by_class.take(flat * n_classes + j) for j in idx)
             bid_qty = np.maximum(cap_c - held.astype(np.float64) - surrendered_c, 0.0)
             stock = self.ledger.project_offsets[:, k].astype(np.float64)
             lot = np.floor(stock / _OFFSET_LOTS)
