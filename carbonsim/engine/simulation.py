@@ -934,7 +934,7 @@ class Simulation:
         idx = [self.ledger.offset_class_index(c) for c in classes]
         # only replicates whose project owners hold credits to sell have a market (in the
         # others bids meet no offer and nothing trades, which leaves every output the same)
-        stocked = (self.ledger.project_offsets[:, idx] >= 1).any(axis=1)
+        stocked: npt.NDArray[np.bool_] = np.any(self.ledger.project_offsets[:, idx] >= 1, axis=1)
         offsets = self.ledger.offsets
         flat = np.zeros(0, np.intp)
         if stocked.any():
