@@ -1040,43 +1040,74 @@ class Ledger:
         net_sell: IntArray,
         price: FloatArray,
         vidx: IntArray,
-    ) -> IntArray:
-        """Settle netted trades of unique cells sorted by (replicate, unit); (P, V) flow."""
-        # rows of the (R * N, V) view: one index array instead of two (cheaper gathers)
-        by_cell = self._allowances.reshape(-1, self._allowances.shape[2])
+        *,
+        want_flow: bool = False,
+    ) -> IntArray | None:
+        """Settle netted trades of unique cells sorted by (replicate, unit).
+
+        A cell either buys or sells (trades are netted). Sellers deliver oldest vintages
+        first; the pool of delivered vintages is split among buyers by
+        :func:`_split_pool_cells`. Only sellers' holdings are read and only the vintage
+        columns that move are written (work ~ cells x moving vintages). Returns the (P, V)
+        allowance flow when ``want_flow``. Raises before changing anything.
+        """
+        n_v = self._allowances.shape[2]
+        allow = self._allowances.reshape(-1)  # C order: cell (r, n), vintage v at (r*N+n)*V+v
         flat = rep * self.n_units + unit
-        hold = by_cell[flat]
-        delivered = np.zeros_like(hold)
-        rem = net_sell.copy()
+        sell = np.flatnonzero(net_sell > 0)
+        buy = np.flatnonzero(net_buy > 0)
+        base_s = flat[sell] * n_v
+        rem = net_sell[sell].copy()
+        taken: dict[int, IntArray] = {}  # vintage index -> tonnes each seller delivers
         for v in vidx:
-            t = np.minimum(rem, np.maximum(hold[:, v], 0))
-            delivered[:, v] = t
+            if not rem.any():
+                break
+            t = np.minimum(rem, np.maximum(allow.take(base_s + v), 0))
+            taken[int(v)] = t
             rem -= t
         if rem.any():
             if not self.allow_negative or vidx.size == 0:
                 full_unmet = np.zeros((self.n_replicates, self.n_units), np.int64)
-                full_unmet[rep, unit] = rem
+                full_unmet[rep[sell], unit[sell]] = rem
                 full_qty = np.zeros_like(full_unmet)
                 full_qty[rep, unit] = net_sell
                 raise self._short_error(op, full_unmet, full_qty, vidx)
-            delivered[:, vidx[-1]] += rem
-        pool = _sum_by_replicate(rep, delivered, self.n_replicates)
-        received = _split_pool_cells(rep, net_buy, pool)
+            last = int(vidx[-1])
+            taken[last] = taken.get(last, np.zeros_like(rem)) + rem
+        moving = sorted(taken)
+        delivered = (
+            np.stack([taken[v] for v in moving], axis=1)
+            if moving
+            else np.zeros((len(sell), 0), np.int64)
+        )
+        # pool of each replicate per moving vintage; zero columns would receive nothing
+        pool = _sum_by_replicate(rep[sell], delivered, self.n_replicates)
+        received = _split_pool_cells(rep[buy], net_buy[buy], pool)
         cash = self._cash.reshape(-1)
         new_cash = cash[flat] + price * (net_sell - net_buy)
         if not self.allow_negative_cash and (new_cash < 0).any():
             full = self._cash.copy()
             full[rep, unit] = new_cash
             self._check_cash(op, full)
-        flow_c = received - delivered
-        by_cell[flat] = hold + flow_c  # cells are unique
+        base_b = flat[buy] * n_v
+        for j, v in enumerate(moving):  # cells are unique: plain fancy updates
+            allow[base_s + v] -= delivered[:, j]
+            allow[base_b + v] += received[:, j]
         cash[flat] = new_cash
         r_ = self.n_replicates
-        moved = np.bincount(rep[flow_c.sum(axis=1) != 0], minlength=r_)
+        moved = np.bincount(rep[sell][delivered.sum(axis=1) != 0], minlength=r_) + np.bincount(
+            rep[buy][received.sum(axis=1) != 0], minlength=r_
+        )
         tonnes = np.bincount(rep, weights=net_sell, minlength=r_).astype(np.int64)
         paid = np.bincount(rep, weights=price * net_buy, minlength=r_)
         self._record(op, tonnes, moved, paid)
-        return flow_c
+        if not want_flow:
+            return None
+        flow = np.zeros((len(rep), n_v), np.int64)
+        cols = np.asarray(moving, np.int64)
+        flow[np.ix_(sell, cols)] -= delivered
+        flow[np.ix_(buy, cols)] += received
+        return flow
 
     def settle_cells(
         self,
@@ -1192,9 +1223,16 @@ class Ledger:
         # working on the whole (R, N, V) block, at the cost of the trading cells alone
         rep, unit = np.nonzero(net_buy + net_sell)
         flow_c = self._settle_core(
-            op, rep, unit, net_buy[rep, unit], net_sell[rep, unit], p[rep, unit], vidx
+            op,
+            rep,
+            unit,
+            net_buy[rep, unit],
+            net_sell[rep, unit],
+            p[rep, unit],
+            vidx,
+            want_flow=return_flow,
         )
-        if not return_flow:
+        if flow_c is None:
             return None
         flow = np.zeros_like(self._allowances)
         flow[rep, unit, :] = flow_c
