@@ -62,7 +62,12 @@ from carbonsim.clearing import call_auction_batch, demand_cutoff, sealed_bid_auc
 from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
 from carbonsim.engine.calendar import trading_days
 from carbonsim.engine.memory import check_memory
-from carbonsim.market.abatement import MACCurves, abatement_at_price, abatement_cost
+from carbonsim.market.abatement import (
+    MACCurves,
+    abatement_at_price,
+    abatement_cost,
+    abatement_response,
+)
 from carbonsim.market.abatement import avoided_pollutants as _avoided
 from carbonsim.market.allocation import AllocationInputs, allocate, pre_allocation
 from carbonsim.market.compliance import apply_surrender, deadline_stages, obligation
@@ -534,14 +539,18 @@ class Simulation:
         if not blocks:  # every period's abatement is decided: nothing responds to price
             return
 
+        # the abatement curves of every undecided emission year, prepared once
+        curves = [
+            (tau, abatement_response(self.mac, emissions=emissions[:, j, :]))
+            for tau, emissions in blocks
+            for j in range(emissions.shape[1])
+        ]
+
         def abated_at(p0: FloatArray) -> FloatArray:
             total = np.zeros(r)
-            for tau, emissions in blocks:
+            for tau, respond in curves:
                 price = (p0 * np.exp(b.discount_rate * tau))[:, None]
-                for j in range(emissions.shape[1]):
-                    total += abatement_at_price(price, self.mac, emissions=emissions[:, j, :]).sum(
-                        axis=1
-                    )
+                total += respond(price).sum(axis=1)
             return total
 
         lo = np.zeros(r)

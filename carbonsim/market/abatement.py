@@ -31,6 +31,7 @@ Definitions used throughout (``E`` = emissions, ``Q`` = potential):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "abatement_at_price",
     "abatement_cost",
     "abatement_potential",
+    "abatement_response",
     "avoided_pollutants",
     "marginal_cost",
 ]
@@ -212,6 +214,59 @@ def abatement_at_price(
     pot, _ = _step_potentials(mac, e)
     steps = np.sum(np.where(mac.step_cost <= p[..., None], pot, 0.0), axis=-1)
     return np.where(mac.form == _LINEAR, linear, steps)
+
+
+def abatement_response(
+    curves: UnitTable | MACCurves, *, emissions: npt.ArrayLike | None = None
+) -> Callable[[FloatArray], FloatArray]:
+    """:func:`abatement_at_price` as a function of the price alone, for repeated calls.
+
+    The emissions are validated and the per-unit potentials computed once; each call then
+    costs the comparisons with the price only (a bisection calls it dozens of times). The
+    returned function gives exactly the numbers :func:`abatement_at_price` gives.
+
+    Parameters
+    ----------
+    curves : UnitTable or MACCurves
+        The ``N`` MAC curves.
+    emissions : array_like, shape (..., N), optional
+        Emissions the potentials apply to, t.
+
+    Returns
+    -------
+    callable
+        ``f(price)`` with ``price`` a float array broadcasting against ``(..., N)``,
+        returning abatement in t.
+
+    Examples
+    --------
+    >>> u = UnitTable.create(["steel"], product_t=[1e6], intensity_product=[1.0],
+    ...                      mac_slope=[1e-3], mac_max_share=[0.2])
+    >>> f = abatement_response(u)
+    >>> f(np.array([[50.0], [500.0]])).ravel().tolist()
+    [50000.0, 200000.0]
+    """
+    mac, e = _curves_and_emissions(curves, emissions)
+    linear_cap = mac.max_share * e
+    pot, _ = _step_potentials(mac, e)
+    is_linear = mac.form == _LINEAR
+    has_steps = not bool(is_linear.all()) and mac.step_cost.shape[-1] > 0
+    all_linear = bool(is_linear.all())
+
+    def respond(price: FloatArray) -> FloatArray:
+        p = np.broadcast_to(
+            np.asarray(price, np.float64), np.broadcast_shapes(np.shape(price), e.shape)
+        )
+        linear = np.minimum(np.maximum(p, 0.0) / mac.slope, linear_cap)
+        if all_linear:  # np.where would pick every linear value
+            return np.asarray(linear, np.float64)
+        if has_steps:
+            steps = np.sum(np.where(mac.step_cost <= p[..., None], pot, 0.0), axis=-1)
+        else:
+            steps = np.zeros(p.shape)
+        return np.where(is_linear, linear, steps)
+
+    return respond
 
 
 def _check_quantity(q: FloatArray, potential: FloatArray) -> FloatArray:

@@ -10,6 +10,7 @@ from carbonsim.market.abatement import (
     abatement_at_price,
     abatement_cost,
     abatement_potential,
+    abatement_response,
     avoided_pollutants,
     marginal_cost,
 )
@@ -49,6 +50,28 @@ class TestAbatementAtPrice:
     )
     def test_by_hand(self, price: float, expected: list[float]) -> None:
         np.testing.assert_allclose(abatement_at_price(price, units()), expected)
+
+    @pytest.mark.parametrize("linear_only", [False, True])
+    def test_response_equals_abatement_at_price(self, linear_only: bool) -> None:
+        """The prepared curve gives the same bits as the one-shot function."""
+        u = units()
+        rng = np.random.default_rng(5)
+        e = rng.uniform(1e5, 3e6, (4, 3))
+        mac = MACCurves.from_units(u)
+        if linear_only:
+            u = UnitTable.create(
+                ["steel", "cement", "generic"],
+                product_t=[1e6, 2e6, 5e5],
+                intensity_product=[1.0, 1.0, 1.0],
+                mac_slope=[1e-3, 2e-3, 5e-4],
+                mac_max_share=[0.2, 0.1, 0.3],
+            )
+            mac = MACCurves.from_units(u)
+        respond = abatement_response(mac, emissions=e)
+        for price in (rng.uniform(-30, 400, (4, 1)), rng.uniform(-30, 400, (4, 3))):
+            np.testing.assert_array_equal(
+                respond(price), abatement_at_price(price, mac, emissions=e)
+            )
 
     def test_potential(self) -> None:
         np.testing.assert_allclose(abatement_potential(units()), [200_000.0, 340_000.0, 0.0])
