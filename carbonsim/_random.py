@@ -13,6 +13,8 @@ The global numpy random state is never used.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import numpy.typing as npt
 
@@ -68,6 +70,8 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _INV_2_53 = 1.0 / 9007199254740992.0
+#: Words hashed per block in full draws (256 KiB of uint64: two buffers stay in cache).
+_BLOCK_WORDS = 32_768
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:
@@ -164,18 +168,43 @@ class BatchRandom:
         out._offsets = self._offsets
         return out
 
-    def _bits(self, shape: tuple[int, ...]) -> np.ndarray:
+    def _check_shape(self, shape: tuple[int, ...]) -> int:
         if len(shape) == 0 or shape[0] != self.n_replicates:
             raise ValueError(
                 f"draw shape must start with the number of replicates {self.n_replicates}, "
                 f"got {shape}"
             )
-        per = int(np.prod(shape[1:], dtype=np.int64))
+        return int(np.prod(shape[1:], dtype=np.int64))
+
+    def _bit_blocks(self, shape: tuple[int, ...]) -> Iterator[tuple[int, int, np.ndarray]]:
+        """The words of a full draw, a block of replicates at a time: ``(start, stop,
+        words)`` with ``words`` of shape (stop - start, prod(shape[1:])).
+
+        Blocks of about :data:`_BLOCK_WORDS` words are hashed in two reused buffers that stay
+        in the processor's cache, instead of a dozen passes over fresh (R, N) arrays; the
+        words equal those of :meth:`_bits`. The buffer is overwritten by the next block.
+        """
+        per = self._check_shape(shape)
         c = _mix64(np.array([self._counter], np.uint64))
         self._counter += 1
-        base = _mix64(self._keys ^ c)[:, None]
-        z = np.add(base, self._element_offsets(per)[None, :])
-        return _mix64_inplace(z).reshape(shape)
+        base = _mix64(self._keys ^ c)
+        offsets = self._element_offsets(per)
+        rows = max(1, _BLOCK_WORDS // max(per, 1))
+        z = np.empty((min(rows, len(base)), per), np.uint64)
+        t = np.empty_like(z)
+        for start in range(0, len(base), rows):
+            stop = min(start + rows, len(base))
+            zz, tt = z[: stop - start], t[: stop - start]
+            np.add(base[start:stop, None], offsets, out=zz)
+            np.right_shift(zz, _S30, out=tt)
+            np.bitwise_xor(zz, tt, out=zz)
+            np.multiply(zz, _M1, out=zz)
+            np.right_shift(zz, _S27, out=tt)
+            np.bitwise_xor(zz, tt, out=zz)
+            np.multiply(zz, _M2, out=zz)
+            np.right_shift(zz, _S31, out=tt)
+            np.bitwise_xor(zz, tt, out=zz)
+            yield start, stop, zz
 
     def _element_offsets(self, per: int) -> np.ndarray:
         """``golden * (j + 1)`` for ``j < per`` (uint64, wrapping), cached between draws."""
@@ -223,7 +252,14 @@ class BatchRandom:
         shape = tuple(int(s) for s in shape)
         if where is not None:
             return self._uniform(self._bits_where(shape, where))
-        return self._uniform(self._bits(shape))
+        out = np.empty((shape[0], self._check_shape(shape)), np.float64)
+        for start, stop, words in self._bit_blocks(shape):
+            block = out[start:stop]
+            np.right_shift(words, _S11, out=words)
+            block[...] = words  # exact: below 2**53
+            block += 0.5
+            block *= _INV_2_53
+        return out.reshape(shape)
 
     def bernoulli(
         self, shape: tuple[int, ...], p: float, where: Where | None = None
@@ -252,11 +288,17 @@ class BatchRandom:
         True
         """
         shape = tuple(int(s) for s in shape)
-        bits = self._bits(shape) if where is None else self._bits_where(shape, where)
         bound = _bits_threshold(float(p))
-        if bound is None:
-            return np.ones(bits.shape, bool)
-        return bits < np.uint64(bound)
+        if where is not None:
+            bits = self._bits_where(shape, where)
+            return np.ones(bits.shape, bool) if bound is None else bits < np.uint64(bound)
+        out = np.empty((shape[0], self._check_shape(shape)), bool)
+        for start, stop, words in self._bit_blocks(shape):
+            if bound is None:
+                out[start:stop] = True
+            else:
+                np.less(words, np.uint64(bound), out=out[start:stop])
+        return out.reshape(shape)
 
     def standard_normal(
         self, shape: tuple[int, ...], where: Where | None = None

@@ -222,8 +222,16 @@ class _PeriodView:
     def obligation(self, cells: Cells | None) -> FloatArray:
         ob, future_alloc = self.raw_obligation(cells)
         offsets = self.ledger.offsets
-        held = (offsets if cells is None else take_cells(offsets, *cells)).sum(axis=-1)
-        held = held.astype(np.float64)
+        if cells is None:
+            held_int = offsets.sum(axis=-1)
+        else:  # one gather per credit class (int64 sums are exact in any order)
+            n_k = offsets.shape[-1]
+            flat = (cells[0] * offsets.shape[1] + cells[1]) * n_k
+            by_class = offsets.reshape(-1)
+            held_int = np.zeros(flat.shape, np.int64)
+            for k in range(n_k):
+                held_int += by_class.take(flat + k)
+        held = held_int.astype(np.float64)
         offset_use = np.minimum(held, self.p.spec.offset_limit_share * np.maximum(ob, 0))
         # allowances the unit must still hold at the deadline, net of those to come
         need: FloatArray = np.maximum(ob - offset_use, 0.0) - future_alloc
@@ -888,11 +896,11 @@ class Simulation:
             sell = np.rint(np.bincount(inverse, weights=fill[done] * (1.0 - signed))).astype(
                 np.int64
             )
-            rep_c, unit_c = cell // n, cell % n
+            rep_c, unit_c = np.divmod(cell, n)
             self.ledger.settle_cells(rep_c, unit_c, buy, sell, np.nan_to_num(px, nan=0.0))
-            if p is not None:
-                p.bought[rep_c, unit_c] += buy
-                p.sold[rep_c, unit_c] += sell
+            if p is not None:  # cells are unique: flat updates of the (R, N) arrays
+                p.bought.reshape(-1)[cell] += buy
+                p.sold.reshape(-1)[cell] += sell
         turnover_l = np.nan_to_num(px_l * vol_l)
         turnover_b = np.nan_to_num(px_b * vol_b)
         volume = vol_l + vol_b

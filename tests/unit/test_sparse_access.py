@@ -8,7 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbonsim._cells import nonzero_cells, take_cells
-from carbonsim._random import BatchRandom, _bits_threshold, _uniform_of, replicate_seeds
+from carbonsim._random import (
+    _GOLDEN,
+    BatchRandom,
+    _bits_threshold,
+    _mix64,
+    _uniform_of,
+    replicate_seeds,
+)
 from carbonsim.agents import MarketView
 from carbonsim.market.ledger import Ledger
 
@@ -162,3 +169,21 @@ def test_view_replace_and_shape_check() -> None:
         MarketView(
             0, 1, 1, np.ones(1), np.ones(1), np.ones((1, 3)), np.ones((1, 2)), 1.0, np.ones(3)
         )
+
+
+@pytest.mark.parametrize("shape", [(40, 3000), (3, 7), (5,), (2, 3, 4), (4, 0)])
+def test_blocked_full_draw_follows_the_documented_formula(shape: tuple[int, ...]) -> None:
+    """Full draws are hashed a block of replicates at a time; the words are still
+    mix64(mix64(key ^ mix64(c)) + golden * (j + 1)) (blocks cross (40, 3000))."""
+    rng = BatchRandom(replicate_seeds(11, shape[0]))
+    rng.random((shape[0], 1))  # counter 0
+    got = rng.random(shape)  # counter 1
+    per = int(np.prod(shape[1:], dtype=np.int64))
+    c = _mix64(np.array([1], np.uint64))
+    base = _mix64(rng._keys ^ c)[:, None]
+    words = _mix64(base + _GOLDEN * np.arange(1, per + 1, dtype=np.uint64)[None, :])
+    expected = ((words >> np.uint64(11)).astype(np.float64) + 0.5) / 2.0**53
+    np.testing.assert_array_equal(got, expected.reshape(shape))
+    bern = BatchRandom(replicate_seeds(11, shape[0]))
+    bern.random((shape[0], 1))
+    np.testing.assert_array_equal(bern.bernoulli(shape, 0.3), expected.reshape(shape) < 0.3)
