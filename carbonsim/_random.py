@@ -81,10 +81,11 @@ def _mix64(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> _S31)
 
 
-def _mix64_inplace(z: np.ndarray) -> np.ndarray:
-    """:func:`_mix64` overwriting ``z`` (uint64), with one scratch array instead of six
-    temporaries: the same bits, a third of the memory traffic on large draws."""
-    t = np.right_shift(z, _S30)
+def _mix64_inplace(z: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """:func:`_mix64` overwriting ``z`` (uint64), with one scratch array (``scratch``, of
+    ``z``'s shape, or a new one) instead of six temporaries: the same bits, a third of the
+    memory traffic on large draws."""
+    t = np.right_shift(z, _S30, out=scratch)
     np.bitwise_xor(z, t, out=z)
     np.multiply(z, _M1, out=z)
     np.right_shift(z, _S27, out=t)
@@ -196,15 +197,7 @@ class BatchRandom:
             stop = min(start + rows, len(base))
             zz, tt = z[: stop - start], t[: stop - start]
             np.add(base[start:stop, None], offsets, out=zz)
-            np.right_shift(zz, _S30, out=tt)
-            np.bitwise_xor(zz, tt, out=zz)
-            np.multiply(zz, _M1, out=zz)
-            np.right_shift(zz, _S27, out=tt)
-            np.bitwise_xor(zz, tt, out=zz)
-            np.multiply(zz, _M2, out=zz)
-            np.right_shift(zz, _S31, out=tt)
-            np.bitwise_xor(zz, tt, out=zz)
-            yield start, stop, zz
+            yield start, stop, _mix64_inplace(zz, tt)
 
     def _element_offsets(self, per: int) -> np.ndarray:
         """``golden * (j + 1)`` for ``j < per`` (uint64, wrapping), cached between draws."""
