@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["nonzero_cells", "take_cells"]
+__all__ = ["nonzero_cells", "sum_cells", "take_cells"]
 
 IntpArray = npt.NDArray[np.intp]
 
@@ -55,3 +55,27 @@ def take_cells(a: npt.NDArray[Any], rows: IntpArray, cols: IntpArray) -> npt.NDA
     if a.ndim == 2:
         return a.reshape(-1).take(flat)
     return a.reshape(a.shape[0] * n, *a.shape[2:]).take(flat, axis=0)
+
+
+def sum_cells(
+    a: npt.NDArray[np.int64], rows: IntpArray, cols: IntpArray, columns: npt.ArrayLike
+) -> npt.NDArray[np.int64]:
+    """``a[rows, cols][:, columns].sum(axis=-1)`` for an (R, N, K) integer array.
+
+    One flat gather per column of ``columns`` (integer sums are exact in any order), so the
+    cost is cells x columns, without the (M, K) intermediate; indices must lie in range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = np.arange(12).reshape(2, 2, 3)
+    >>> sum_cells(a, np.array([1, 0]), np.array([0, 1]), [0, 2])
+    array([14,  8])
+    """
+    n_k = a.shape[2]
+    flat = (rows * a.shape[1] + cols) * n_k
+    values = a.reshape(-1)  # a view for the ledger's C-contiguous arrays
+    out = np.zeros(flat.shape, a.dtype)
+    for k in np.asarray(columns, np.intp).reshape(-1):
+        out += values.take(flat + k)
+    return out

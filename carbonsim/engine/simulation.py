@@ -55,7 +55,7 @@ import pandas as pd
 import simpy
 
 from carbonsim import __version__
-from carbonsim._cells import nonzero_cells, take_cells
+from carbonsim._cells import nonzero_cells, sum_cells, take_cells
 from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, make_strategy
 from carbonsim.clearing import call_auction_batch, demand_cutoff, sealed_bid_auction
@@ -224,13 +224,8 @@ class _PeriodView:
         offsets = self.ledger.offsets
         if cells is None:
             held_int = offsets.sum(axis=-1)
-        else:  # one gather per credit class (int64 sums are exact in any order)
-            n_k = offsets.shape[-1]
-            flat = (cells[0] * offsets.shape[1] + cells[1]) * n_k
-            by_class = offsets.reshape(-1)
-            held_int = np.zeros(flat.shape, np.int64)
-            for k in range(n_k):
-                held_int += by_class.take(flat + k)
+        else:
+            held_int = sum_cells(offsets, *cells, range(offsets.shape[-1]))
         held = held_int.astype(np.float64)
         offset_use = np.minimum(held, self.p.spec.offset_limit_share * np.maximum(ob, 0))
         # allowances the unit must still hold at the deadline, net of those to come
@@ -994,10 +989,8 @@ class Simulation:
         turnover = np.zeros(r)
         cap_c = cap.reshape(-1)[flat]
         surrendered_c = p.offsets_surrendered.reshape(-1)[flat]
-        n_classes = offsets.shape[2]
         for cls, k in zip(classes, idx, strict=True):
-            by_class = self.ledger.offsets.reshape(-1)  # (R, N, K) flattened: one gather per class
-            held = sum(by_class.take(flat * n_classes + j) for j in idx)
+            held = sum_cells(offsets, rows, cols, idx)  # transfers of earlier classes count
             bid_qty = np.maximum(cap_c - held.astype(np.float64) - surrendered_c, 0.0)
             stock = self.ledger.project_offsets[:, k].astype(np.float64)
             lot = np.floor(stock / _OFFSET_LOTS)

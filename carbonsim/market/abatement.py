@@ -209,11 +209,7 @@ def abatement_at_price(
     [50000.0, 200000.0]
     """
     mac, e = _curves_and_emissions(curves, emissions)
-    p = _broadcast("price", price, e)
-    linear = np.minimum(np.maximum(p, 0.0) / mac.slope, mac.max_share * e)
-    pot, _ = _step_potentials(mac, e)
-    steps = np.sum(np.where(mac.step_cost <= p[..., None], pot, 0.0), axis=-1)
-    return np.where(mac.form == _LINEAR, linear, steps)
+    return abatement_response(mac, emissions=e)(_broadcast("price", price, e))
 
 
 def abatement_response(
@@ -250,7 +246,6 @@ def abatement_response(
     linear_cap = mac.max_share * e
     pot, _ = _step_potentials(mac, e)
     is_linear = mac.form == _LINEAR
-    has_steps = not bool(is_linear.all()) and mac.step_cost.shape[-1] > 0
     all_linear = bool(is_linear.all())
 
     def respond(price: FloatArray) -> FloatArray:
@@ -260,10 +255,7 @@ def abatement_response(
         linear = np.minimum(np.maximum(p, 0.0) / mac.slope, linear_cap)
         if all_linear:  # np.where would pick every linear value
             return np.asarray(linear, np.float64)
-        if has_steps:
-            steps = np.sum(np.where(mac.step_cost <= p[..., None], pot, 0.0), axis=-1)
-        else:
-            steps = np.zeros(p.shape)
+        steps = np.sum(np.where(mac.step_cost <= p[..., None], pot, 0.0), axis=-1)
         return np.where(is_linear, linear, steps)
 
     return respond

@@ -118,6 +118,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from carbonsim._cells import sum_cells
 from carbonsim._validation import as_float_array, as_int_array, describe
 
 __all__ = [
@@ -1849,11 +1850,4 @@ class Ledger:
                 f"valid_holdings_at: cells must lie in [0, {self.n_replicates}) x "
                 f"[0, {self.n_units})"
             )
-        out = np.zeros(rows.shape, np.int64)
-        # one flat gather per valid vintage (int64 sums are exact in any order)
-        n_v = self._allowances.shape[2]
-        flat = (rows * self.n_units + cols) * n_v
-        held = self._allowances.reshape(-1)
-        for k in idx:
-            out += held.take(flat + k)
-        return out
+        return sum_cells(self._allowances, rows, cols, idx)
