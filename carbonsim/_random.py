@@ -227,11 +227,19 @@ class BatchRandom:
         return _mix64_inplace(base)
 
     @staticmethod
-    def _uniform(bits: np.ndarray) -> npt.NDArray[np.float64]:
-        u = np.right_shift(bits, _S11, out=bits).astype(np.float64)
-        u += 0.5
-        u *= _INV_2_53
-        return u
+    def _uniform(
+        bits: np.ndarray, out: npt.NDArray[np.float64] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """``(top 53 bits + 0.5) / 2**53`` of each word, into ``out`` if given (``bits``
+        is overwritten)."""
+        np.right_shift(bits, _S11, out=bits)
+        if out is None:
+            out = bits.astype(np.float64)
+        else:
+            out[...] = bits  # exact: below 2**53
+        out += 0.5
+        out *= _INV_2_53
+        return out
 
     def random(self, shape: tuple[int, ...], where: Where | None = None) -> npt.NDArray[np.float64]:
         """Uniform numbers in the open interval (0, 1), shape ``(R, ...)``.
@@ -247,11 +255,7 @@ class BatchRandom:
             return self._uniform(self._bits_where(shape, where))
         out = np.empty((shape[0], self._check_shape(shape)), np.float64)
         for start, stop, words in self._bit_blocks(shape):
-            block = out[start:stop]
-            np.right_shift(words, _S11, out=words)
-            block[...] = words  # exact: below 2**53
-            block += 0.5
-            block *= _INV_2_53
+            self._uniform(words, out=out[start:stop])
         return out.reshape(shape)
 
     def bernoulli(
