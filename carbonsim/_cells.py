@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["nonzero_cells", "sum_cells", "take_cells"]
+__all__ = ["nonzero_cells", "sum_cells", "take_cells", "unique_inverse"]
 
 IntpArray = npt.NDArray[np.intp]
 
@@ -79,3 +79,26 @@ def sum_cells(
     for k in np.asarray(columns, np.intp).reshape(-1):
         out += values.take(flat + k)
     return out
+
+
+def unique_inverse(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], IntpArray]:
+    """``np.unique(keys, return_inverse=True)`` for a 1-D integer array, with less overhead.
+
+    One stable sort and a run mask, without :func:`numpy.unique`'s Python-level
+    dispatch, which costs more than the work itself on the few dozen cells a session
+    settles. Returns the sorted distinct keys and, for each key, its position among them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unique_inverse(np.array([7, 3, 7, 5]))
+    (array([3, 5, 7]), array([2, 0, 2, 1]))
+    """
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.empty(ordered.shape, bool)
+    first[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    inverse = np.empty(ordered.shape, np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    return ordered[first], inverse

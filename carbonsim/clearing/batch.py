@@ -23,10 +23,14 @@ from carbonsim.clearing._ticks import (
     _rint_ticks,
     band_ticks,
     check_tick,
+    snap_down,
+    snap_up,
     ticks_to_price,
 )
 from carbonsim.clearing.call_auction import (
     NO_PRICE_TICK,
+    AllocationRule,
+    _Cleared,
     _readonly,
     apply_band,
     check_allocation,
@@ -134,11 +138,107 @@ def _reference_ticks(
         raise ValueError(
             f"reference_price must be finite or NaN (no reference), got {describe(reference_price)}"
         )
+    return _reference_ticks_of(ref, tick)
+
+
+def _reference_ticks_of(ref: FloatArray, tick: float) -> tuple[IntArray, BoolArray]:
+    """Ticks of finite-or-NaN reference prices (NaN: no reference, tick 0)."""
     has_ref = ~np.isnan(ref)
     ref_f = np.rint(np.where(has_ref, ref, 0.0) / tick)
     if ref_f.size and float(np.max(np.abs(ref_f))) > MAX_ABS_TICK:
         raise ValueError(f"reference_price is too large for tick {tick!r}")
     return ref_f.astype(np.int64), has_ref
+
+
+def _clear_ticks(
+    mkt: IntArray,
+    is_bid: BoolArray,
+    ticks: IntArray,
+    q: FloatArray,
+    n_markets: int,
+    ref_t: IntArray,
+    has_ref: BoolArray,
+    band_t: tuple[IntArray, IntArray] | None,
+    band_mode: str,
+    rule: AllocationRule,
+) -> tuple[_Cleared, FloatArray, BoolArray]:
+    """The clearing of :func:`call_auction_batch` on validated integer ticks.
+
+    Returns the raw per-market outcome, the fill of every order (input order) and which
+    orders the band rejected.
+    """
+    fallback = ref_t
+    if band_t is None:
+        rejected = np.zeros(ticks.shape, dtype=bool)
+    else:
+        lo_t, hi_t = band_t
+        ticks, q, rejected = apply_band(ticks, q, lo_t[mkt], hi_t[mkt], band_mode)
+        fallback = np.clip(ref_t, lo_t, hi_t)
+    bid_idx = np.flatnonzero(is_bid)
+    ask_idx = np.flatnonzero(~is_bid)
+    out = clear_markets(
+        ticks[bid_idx],
+        q[bid_idx],
+        mkt[bid_idx],
+        ticks[ask_idx],
+        q[ask_idx],
+        mkt[ask_idx],
+        n_markets=n_markets,
+        ref_tick=ref_t,
+        has_ref=has_ref,
+        fallback_tick=fallback,
+        rule=rule,
+    )
+    fill = np.empty(ticks.shape)
+    fill[bid_idx] = out.bid_fill
+    fill[ask_idx] = out.ask_fill
+    return out, fill, rejected
+
+
+def clear_session(
+    market: IntArray,
+    is_bid: BoolArray,
+    price: FloatArray,
+    qty: FloatArray,
+    *,
+    n_markets: int,
+    tick: float,
+    reference_price: FloatArray,
+    band: tuple[FloatArray, FloatArray],
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`call_auction_batch` with pro-rata rationing and rejecting bands, for input
+    the caller has built valid (the engine's session loop, once per trading session).
+
+    ``market`` (int64), ``is_bid``, ``price`` (finite) and ``qty`` (whole tonnes, >= 0)
+    have shape (n_orders,); ``reference_price`` and the band limits ``(lo, hi)`` (lo <= hi,
+    each enclosing a tick) shape (n_markets,), with ``n_markets >= 1``. Skips the argument
+    checks, which cost more than the clearing itself on a session's few hundred orders;
+    the outcome is the one :func:`call_auction_batch` gives for the same arguments.
+
+    Returns
+    -------
+    price, volume : ndarray of float64, shape (n_markets,)
+        Clearing price (NaN where none) and volume per market.
+    fill : ndarray of float64, shape (n_orders,)
+        Filled tonnes per order.
+    """
+    ref_t, has_ref = _reference_ticks_of(reference_price, tick)
+    band_t = (snap_up(band[0], tick), snap_down(band[1], tick))
+    ticks = _rint_ticks("price", price, tick)
+    out, fill, _ = _clear_ticks(
+        market,
+        is_bid,
+        ticks,
+        qty,
+        n_markets,
+        ref_t,
+        has_ref,
+        band_t,
+        "reject",
+        check_allocation("pro_rata"),
+    )
+    price_out = np.where(out.has_price, ticks_to_price(out.price_tick, tick), np.nan)
+    return price_out, out.volume, fill
 
 
 def call_auction_batch(
@@ -212,13 +312,7 @@ def call_auction_batch(
     band_mode = check_band_mode(band_mode)
     ref_t, has_ref = _reference_ticks(reference_price, tick, n_markets)
     ticks = _rint_ticks("price", p, tick)
-    fallback = ref_t
-    if price_band is None:
-        rejected = np.zeros(n_orders, dtype=bool)
-    else:
-        lo_t, hi_t = band_ticks(price_band, tick, n_markets)
-        ticks, q, rejected = apply_band(ticks, q, lo_t[mkt], hi_t[mkt], band_mode)
-        fallback = np.clip(ref_t, lo_t, hi_t)
+    band_t = None if price_band is None else band_ticks(price_band, tick, n_markets)
     if n_markets == 0:
         empty_f = np.zeros(0)
         return CallAuctionBatchResult(
@@ -230,28 +324,13 @@ def call_auction_batch(
             supply=_readonly(np.zeros(0)),
             executable=_readonly(np.zeros(0, dtype=bool)),
             fill=_readonly(np.zeros(0)),
-            rejected=_readonly(rejected),
+            rejected=_readonly(np.zeros(n_orders, dtype=bool)),
             n_filled=_readonly(np.zeros(0, dtype=np.int64)),
             tick=tick,
         )
-    bid_idx = np.flatnonzero(is_bid)
-    ask_idx = np.flatnonzero(~is_bid)
-    out = clear_markets(
-        ticks[bid_idx],
-        q[bid_idx],
-        mkt[bid_idx],
-        ticks[ask_idx],
-        q[ask_idx],
-        mkt[ask_idx],
-        n_markets=n_markets,
-        ref_tick=ref_t,
-        has_ref=has_ref,
-        fallback_tick=fallback,
-        rule=rule,
+    out, fill, rejected = _clear_ticks(
+        mkt, is_bid, ticks, q, n_markets, ref_t, has_ref, band_t, band_mode, rule
     )
-    fill = np.empty(n_orders)
-    fill[bid_idx] = out.bid_fill
-    fill[ask_idx] = out.ask_fill
     price_out = np.where(out.has_price, ticks_to_price(out.price_tick, tick), np.nan)
     price_tick = np.where(out.has_price, out.price_tick, NO_PRICE_TICK)
     n_filled = np.bincount(mkt[fill > 0], minlength=n_markets).astype(np.int64)

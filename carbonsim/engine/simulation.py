@@ -6,8 +6,9 @@ once, then runs one simpy environment with
 - a **trading process**: one session per trading day (:mod:`carbonsim.engine.calendar`).
   Every registered strategy turns a :class:`~carbonsim.agents.MarketView` into orders for
   all replicates and units at once; the listed and block segments of all ``R`` replicates
-  are cleared in **one** call of :func:`carbonsim.clearing.call_auction_batch` (``2R``
-  markets); fills settle through the :class:`~carbonsim.market.ledger.Ledger`;
+  are cleared in **one** batched call auction (``2R`` markets; the clearing of
+  :func:`carbonsim.clearing.call_auction_batch`, without its argument checks); fills
+  settle through the :class:`~carbonsim.market.ledger.Ledger`;
 - one **period process** per compliance period: ex-ante pre-allocation, verification and
   true-up (with the gap-cap top-up), optional staged deadlines, the surrender deadline with
   penalties and deductions;
@@ -55,11 +56,12 @@ import pandas as pd
 import simpy
 
 from carbonsim import __version__
-from carbonsim._cells import nonzero_cells, sum_cells, take_cells
+from carbonsim._cells import nonzero_cells, sum_cells, take_cells, unique_inverse
 from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, make_strategy
 from carbonsim.clearing import call_auction_batch, demand_cutoff, sealed_bid_auction
 from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
+from carbonsim.clearing.batch import clear_session
 from carbonsim.engine.calendar import trading_days
 from carbonsim.engine.memory import check_memory
 from carbonsim.market.abatement import (
@@ -101,6 +103,12 @@ _T_ALLOCATE, _T_VERIFY, _T_SESSION, _T_AUCTION, _T_DEADLINE = 0.1, 0.2, 0.5, 0.6
 _OFFSET_LOTS = 20  # project owners' offers per replicate in one offset session
 # standard-normal levels at which offset bids are tried as clearing cut-offs, highest first
 _OFFSET_CUTOFF_Z = np.array([3.0, 2.0, 1.0, 0.0, -1.0])
+
+
+def _nan_to_zero(x: FloatArray) -> FloatArray:
+    """``x`` with NaN replaced by 0.0 (``np.nan_to_num`` for arrays without infinities,
+    without its Python-level overhead)."""
+    return np.where(np.isnan(x), 0.0, x)
 
 
 def _bands(reference: FloatArray, fraction: float, tick: float) -> tuple[FloatArray, FloatArray]:
@@ -805,9 +813,7 @@ class Simulation:
         if sells.any():
             # a unit's offers together never exceed its holdings: scale them down pro rata
             # (per selling cell: work proportional to the orders, not to R x N)
-            cell, inverse = np.unique(
-                orders.replicate[sells] * n + orders.unit[sells], return_inverse=True
-            )
+            cell, inverse = unique_inverse(orders.replicate[sells] * n + orders.unit[sells])
             offered = np.bincount(inverse, weights=qty[sells], minlength=len(cell))
             held = view.holdings_at(cell // n, cell % n)
             scale = np.divide(held, offered, out=np.ones(len(cell)), where=offered > held)
@@ -860,7 +866,7 @@ class Simulation:
         price = np.where(
             orders.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market])
         )
-        res = call_auction_batch(
+        clear_price, clear_volume, fill = clear_session(
             market,
             orders.is_buy,
             price,
@@ -868,36 +874,36 @@ class Simulation:
             n_markets=2 * r,
             tick=tr.tick,
             reference_price=np.concatenate([self.last_close, self.last_close]),
-            price_band=(lo, hi),
-            band_mode="reject",
+            band=(lo, hi),
         )
-        fill = res.fill
         if self.check_invariants:
-            self._check_fills(orders, fill, res.price, lo, hi)
-        vol_l, vol_b = res.volume[:r], res.volume[r:]
-        px_l, px_b = res.price[:r], res.price[r:]
+            self._check_fills(orders, fill, clear_price, lo, hi)
+        vol_l, vol_b = clear_volume[:r], clear_volume[r:]
+        px_l, px_b = clear_price[:r], clear_price[r:]
         # settle each segment at its uniform price
+        filled = fill > 0
         for seg_code, px in ((LISTED, px_l), (BLOCK, px_b)):
-            in_seg = orders.segment == seg_code
-            if not (fill[in_seg] > 0).any():
+            done = np.flatnonzero(filled & (orders.segment == seg_code))
+            if not done.size:
                 continue
             # aggregate fills per (replicate, unit) cell: work proportional to the orders
-            done = in_seg & (fill > 0)
-            cell, inverse = np.unique(
-                orders.replicate[done] * n + orders.unit[done], return_inverse=True
-            )
-            signed = np.where(orders.is_buy[done], 1.0, 0.0)
-            buy = np.rint(np.bincount(inverse, weights=fill[done] * signed)).astype(np.int64)
-            sell = np.rint(np.bincount(inverse, weights=fill[done] * (1.0 - signed))).astype(
-                np.int64
-            )
+            cell, inverse = unique_inverse(orders.replicate[done] * n + orders.unit[done])
+            fill_d = fill[done]
+            is_buy = orders.is_buy[done]
+            buy = np.rint(np.bincount(inverse, weights=np.where(is_buy, fill_d, 0.0)))
+            sell = np.rint(np.bincount(inverse, weights=np.where(is_buy, 0.0, fill_d)))
+            buy_i, sell_i = buy.astype(np.int64), sell.astype(np.int64)
             rep_c, unit_c = np.divmod(cell, n)
-            self.ledger.settle_cells(rep_c, unit_c, buy, sell, np.nan_to_num(px, nan=0.0))
+            px0 = _nan_to_zero(px)
+            if self.check_invariants:  # the public method re-checks what the engine built
+                self.ledger.settle_cells(rep_c, unit_c, buy_i, sell_i, px0)
+            else:
+                self.ledger._settle_cells_trusted(rep_c, unit_c, buy_i, sell_i, px0)
             if p is not None:  # cells are unique: flat updates of the (R, N) arrays
-                p.bought.reshape(-1)[cell] += buy
-                p.sold.reshape(-1)[cell] += sell
-        turnover_l = np.nan_to_num(px_l * vol_l)
-        turnover_b = np.nan_to_num(px_b * vol_b)
+                p.bought.reshape(-1)[cell] += buy_i
+                p.sold.reshape(-1)[cell] += sell_i
+        turnover_l = _nan_to_zero(px_l * vol_l)
+        turnover_b = _nan_to_zero(px_b * vol_b)
         volume = vol_l + vol_b
         turnover = turnover_l + turnover_b
         close = np.where(vol_l > 0, px_l, self.last_close)
@@ -917,7 +923,7 @@ class Simulation:
         m["band_low"][:, i] = lo_l
         m["band_high"][:, i] = hi_l
         if self.record_trades:
-            self._record_trades(i, orders, fill, res.price)
+            self._record_trades(i, orders, fill, clear_price)
         self.last_close = close
         w = sc.behaviour.expectation_weight
         self.adaptive_price = (1.0 - w) * self.adaptive_price + w * close

@@ -1162,12 +1162,36 @@ class Ledger:
         pr = np.full(r_, float(pr)) if pr.ndim == 0 else pr
         if pr.shape != (r_,):
             raise ValueError(f"{op}: price must be a scalar or have shape (R,) = ({r_},)")
-        vidx = self._vintage_indices(op, vintages)
-        net_buy = np.maximum(b - s, 0)
-        net_sell = np.maximum(s - b, 0)
-        keep = (net_buy + net_sell) > 0
+        self._settle_cells_trusted(rep, uni, b, s, pr, self._vintage_indices(op, vintages))
+
+    def _settle_cells_trusted(
+        self,
+        rep: IntArray,
+        unit: IntArray,
+        buy_qty: IntArray,
+        sell_qty: IntArray,
+        price: FloatArray,
+        vidx: IntArray | None = None,
+    ) -> None:
+        """:meth:`settle_cells` after its checks: int64 cells, unique and sorted, balanced
+        per replicate, ``price`` of shape (R,), ``vidx`` vintage indices (None: all). For
+        callers that
+        build valid input themselves (the engine's session loop, which runs the checked
+        method instead when invariant checks are on)."""
+        if vidx is None:
+            vidx = np.arange(len(self._vintages), dtype=np.int64)
+        net_buy = np.maximum(buy_qty - sell_qty, 0)
+        net_sell = np.maximum(sell_qty - buy_qty, 0)
+        keep = np.flatnonzero((net_buy + net_sell) > 0)
+        rep = rep[keep]
         self._settle_core(
-            op, rep[keep], uni[keep], net_buy[keep], net_sell[keep], pr[rep[keep]], vidx
+            "settle_cells",
+            rep,
+            unit[keep],
+            net_buy[keep],
+            net_sell[keep],
+            price[rep],
+            vidx,
         )
 
     def settle_trades(

@@ -18,6 +18,7 @@ from carbonsim.clearing import (
     call_auction_batch,
     sealed_bid_auction,
 )
+from carbonsim.clearing.batch import clear_session
 from carbonsim.clearing.reference import (
     brute_force_call_auction,
     brute_force_sealed_bid,
@@ -280,6 +281,40 @@ def test_batch_equals_single_markets_bit_for_bit(b: dict[str, Any]) -> None:
         assert s.ask_fill.tobytes() == r.fill[ai].tobytes()
         assert s.bid_rejected.tolist() == r.rejected[bi].tolist()
         assert s.n_bids_filled + s.n_asks_filled == r.n_filled[m]
+
+
+@given(batches())
+def test_clear_session_equals_call_auction_batch(b: dict[str, Any]) -> None:
+    """The engine's unchecked entry gives call_auction_batch's outcome, bit for bit."""
+    n_markets = b["n_markets"]
+    lo = (np.full(n_markets, LO_T - 5) + np.arange(n_markets)) / 100
+    hi = lo + np.where(b["band"] is None, 1e3, 0.1)
+    ref = np.where(np.isnan(b["reference_price"]), lo, b["reference_price"])
+    market = b["market"].astype(np.int64)
+    r = call_auction_batch(
+        market,
+        b["side"],
+        b["price"],
+        b["qty"],
+        n_markets=n_markets,
+        tick=TICK,
+        reference_price=ref,
+        price_band=(lo, hi),
+        band_mode="reject",
+    )
+    price, volume, fill = clear_session(
+        market,
+        b["side"],
+        b["price"],
+        b["qty"],
+        n_markets=n_markets,
+        tick=TICK,
+        reference_price=ref,
+        band=(lo, hi),
+    )
+    assert price.tobytes() == r.price.tobytes()
+    assert volume.tobytes() == r.volume.tobytes()
+    assert fill.tobytes() == r.fill.tobytes()
 
 
 @settings(max_examples=25)

@@ -148,3 +148,15 @@ def test_replicate_zero_of_the_batch_matches_the_pins(batch: Result) -> None:
         units=batch.units.xs(0, level="replicate", drop_level=False),
     )
     assert result_digest(part) == PINNED_DIGESTS, HOW_TO_UPDATE
+
+
+@pytest.mark.parametrize(
+    "name", ["china-national-tiny", "beijing-pilot-tiny", "ccer-2024-tiny", "eu-ets-tiny"]
+)
+def test_invariant_checks_change_no_result(name: str) -> None:
+    """Users run with invariant checks off, the tests with them on (and the session loop
+    then re-validates its settlement input through the public method): the checks must
+    change no number."""
+    checked = simulate(name, seed=5, replicates=2, check_invariants=True)
+    fast = simulate(name, seed=5, replicates=2, check_invariants=False)
+    assert result_digest(fast) == result_digest(checked)

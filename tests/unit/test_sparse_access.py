@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbonsim._cells import nonzero_cells, take_cells
+from carbonsim._cells import nonzero_cells, take_cells, unique_inverse
 from carbonsim._random import (
     _GOLDEN,
     BatchRandom,
@@ -187,3 +187,13 @@ def test_blocked_full_draw_follows_the_documented_formula(shape: tuple[int, ...]
     bern = BatchRandom(replicate_seeds(11, shape[0]))
     bern.random((shape[0], 1))
     np.testing.assert_array_equal(bern.bernoulli(shape, 0.3), expected.reshape(shape) < 0.3)
+
+
+@given(st.lists(st.integers(-5, 2**40), max_size=60))
+def test_unique_inverse_matches_numpy(keys: list[int]) -> None:
+    arr = np.array(keys, dtype=np.int64)
+    uniq, inverse = unique_inverse(arr)
+    want_u, want_i = np.unique(arr, return_inverse=True)
+    np.testing.assert_array_equal(uniq, want_u)
+    np.testing.assert_array_equal(inverse, want_i)
+    np.testing.assert_array_equal(uniq[inverse], arr)
