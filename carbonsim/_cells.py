@@ -62,8 +62,9 @@ def sum_cells(
 ) -> npt.NDArray[np.int64]:
     """``a[rows, cols][:, columns].sum(axis=-1)`` for an (R, N, K) integer array.
 
-    One flat gather per column of ``columns`` (integer sums are exact in any order), so the
-    cost is cells x columns, without the (M, K) intermediate; indices must lie in range.
+    A contiguous run of columns is summed from one gather of the cells' rows; other
+    selections take one flat gather per column (integer sums are exact in any order).
+    Indices must lie in range.
 
     Examples
     --------
@@ -73,10 +74,16 @@ def sum_cells(
     array([14,  8])
     """
     n_k = a.shape[2]
+    ks = np.asarray(columns, np.intp).reshape(-1)
+    first = int(ks[0]) if ks.size else 0
+    if ks.size > 1 and a.flags.c_contiguous and ks.tolist() == list(range(first, first + ks.size)):
+        # a contiguous run of columns: gather the cells' rows once, sum the run
+        rows_k = a.reshape(-1, n_k).take(rows * a.shape[1] + cols, axis=0)
+        return rows_k[:, first : first + ks.size].sum(axis=1, dtype=a.dtype)
     flat = (rows * a.shape[1] + cols) * n_k
     values = a.reshape(-1)  # a view for the ledger's C-contiguous arrays
     out = np.zeros(flat.shape, a.dtype)
-    for k in np.asarray(columns, np.intp).reshape(-1):
+    for k in ks:
         out += values.take(flat + k)
     return out
 

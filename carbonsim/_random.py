@@ -81,6 +81,16 @@ def _mix64(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> _S31)
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64_int(z: int) -> int:
+    """:func:`_mix64` of one word as a Python int (the same wrapping uint64 arithmetic)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
 def _mix64_inplace(z: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
     """:func:`_mix64` overwriting ``z`` (uint64), with one scratch array (``scratch``, of
     ``z``'s shape, or a new one) instead of six temporaries: the same bits, a third of the
@@ -186,9 +196,7 @@ class BatchRandom:
         words equal those of :meth:`_bits`. The buffer is overwritten by the next block.
         """
         per = self._check_shape(shape)
-        c = _mix64(np.array([self._counter], np.uint64))
-        self._counter += 1
-        base = _mix64(self._keys ^ c)
+        base = self._next_base()
         offsets = self._element_offsets(per)
         rows = max(1, _BLOCK_WORDS // max(per, 1))
         z = np.empty((min(rows, len(base)), per), np.uint64)
@@ -220,11 +228,16 @@ class BatchRandom:
             if tuple(mask.shape) != shape:
                 raise ValueError(f"where must have the draw's shape {shape}, got {mask.shape}")
             r, j = np.nonzero(mask.reshape(shape[0], -1))
-        c = _mix64(np.array([self._counter], np.uint64))
-        self._counter += 1
-        base = _mix64(self._keys[r] ^ c)
+        base = self._next_base()[r]
         base += _GOLDEN * (j.astype(np.uint64) + np.uint64(1))
         return _mix64_inplace(base)
+
+    def _next_base(self) -> np.ndarray:
+        """``mix64(key_r ^ mix64(c))`` per replicate for the next draw ``c`` (R,), uint64;
+        advances the counter."""
+        c = np.uint64(_mix64_int(self._counter))
+        self._counter += 1
+        return _mix64(self._keys ^ c)
 
     @staticmethod
     def _uniform(

@@ -400,6 +400,7 @@ class Ledger:
         self._vintages = pd.Index(vint, name="vintage")
         self._classes = pd.Index(list(classes), name="offset_class", dtype=object)
         self._vpos = {int(y): i for i, y in enumerate(vint)}
+        self._default_valid: dict[int, IntArray] = {}  # year -> valid vintage indices
         self._kpos = {c: i for i, c in enumerate(classes)}
         self.allow_negative = bool(allow_negative)
         self.allow_negative_cash = bool(allow_negative_cash)
@@ -621,6 +622,19 @@ class Ledger:
         idx = sorted({self.vintage_index(v, op=op) for v in vintages})
         return np.asarray(idx, dtype=np.int64)
 
+    def _valid_vintage_indices(self, year: int, rule: VintageRule | None) -> IntArray:
+        """Indices of :meth:`eligible_vintages`; cached per year for the default rule (the
+        vintage axis never changes), which the session loop asks for several times a
+        session."""
+        if rule is None and type(year) is int:
+            idx = self._default_valid.get(year)
+            if idx is None:
+                idx = self._vintage_indices("valid_holdings", self.eligible_vintages(year))
+                idx.setflags(write=False)
+                self._default_valid[year] = idx
+            return idx
+        return self._vintage_indices("valid_holdings", self.eligible_vintages(year, rule))
+
     def eligible_vintages(self, year: int, rule: VintageRule | None = None) -> list[int]:
         """Vintages valid for compliance year ``year`` under ``rule``, oldest first.
 
@@ -778,10 +792,11 @@ class Ledger:
             )
             self._journal[op] = entry
         entry.calls += 1
-        entry.tonnes += np.broadcast_to(np.asarray(tonnes, dtype=np.int64), (r_,))
-        entry.movements += np.broadcast_to(np.asarray(movements, dtype=np.int64), (r_,))
+        # in-place adds broadcast a scalar or a (1,) array over the (R,) totals
+        entry.tonnes += np.asarray(tonnes, dtype=np.int64)
+        entry.movements += np.asarray(movements, dtype=np.int64)
         if cash is not None:
-            c = np.broadcast_to(np.asarray(cash, dtype=np.float64), (r_,))
+            c = np.asarray(cash, dtype=np.float64)
             entry.cash += c
             self._cash_gross += np.abs(c)
 
@@ -1824,7 +1839,7 @@ class Ledger:
         -------
         ndarray of int64, shape (R, N)
         """
-        idx = self._vintage_indices("valid_holdings", self.eligible_vintages(year, rule))
+        idx = self._valid_vintage_indices(year, rule)
         if len(idx) and (np.diff(idx) == 1).all():  # a contiguous range: no copy
             view = self._allowances[:, :, idx[0] : idx[-1] + 1]
             out = view[:, :, 0].copy()
@@ -1856,7 +1871,7 @@ class Ledger:
         -------
         ndarray of int64, shape (M,)
         """
-        idx = self._vintage_indices("valid_holdings_at", self.eligible_vintages(year, rule))
+        idx = self._valid_vintage_indices(year, rule)
         rows = np.asarray(replicates, np.intp)
         cols = np.asarray(units, np.intp)
         if rows.shape != cols.shape:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbonsim._cells import nonzero_cells, take_cells, unique_inverse
+from carbonsim._cells import nonzero_cells, sum_cells, take_cells, unique_inverse
 from carbonsim._random import (
     _GOLDEN,
     BatchRandom,
@@ -197,3 +197,28 @@ def test_unique_inverse_matches_numpy(keys: list[int]) -> None:
     np.testing.assert_array_equal(uniq, want_u)
     np.testing.assert_array_equal(inverse, want_i)
     np.testing.assert_array_equal(uniq[inverse], arr)
+
+
+@given(
+    st.integers(1, 4),
+    st.integers(1, 6),
+    st.integers(1, 7),
+    st.data(),
+)
+def test_sum_cells_matches_fancy_indexing(r: int, n: int, k: int, data: st.DataObject) -> None:
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    a = rng.integers(-(2**40), 2**40, size=(r, n, k))
+    m = data.draw(st.integers(0, 12))
+    rows = rng.integers(0, r, m)
+    cols = rng.integers(0, n, m)
+    start = data.draw(st.integers(0, k - 1))
+    columns = data.draw(
+        st.one_of(
+            st.integers(start, k).map(lambda stop: list(range(start, stop))),  # contiguous
+            st.lists(st.integers(0, k - 1), max_size=5),  # any, repeats included
+        )
+    )
+    got = sum_cells(a, rows, cols, columns)
+    want = a[rows, cols][:, columns].sum(axis=-1) if m else np.zeros(0, np.int64)
+    assert got.dtype == np.int64
+    np.testing.assert_array_equal(got, want)
