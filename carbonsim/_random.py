@@ -130,6 +130,14 @@ def _bits_threshold(p: float) -> int | None:
     return None if k >= top else k << 11
 
 
+#: Up to this many replicates a draw's per-replicate base is mixed in Python ints.
+_SMALL_BATCH = 4
+
+
+def _small_key_ints(keys: np.ndarray) -> list[int] | None:
+    return [int(k) for k in keys] if len(keys) <= _SMALL_BATCH else None
+
+
 class BatchRandom:
     """Counter-based random numbers for R replicates at once, batch-invariant.
 
@@ -160,6 +168,7 @@ class BatchRandom:
         self._keys = np.array([s.generate_state(1, np.uint64)[0] for s in seeds], np.uint64)
         self._counter = 0
         self._offsets = np.zeros(0, np.uint64)  # golden * (j + 1), grown on demand
+        self._key_ints = _small_key_ints(self._keys)
 
     @property
     def n_replicates(self) -> int:
@@ -177,6 +186,7 @@ class BatchRandom:
         out._keys = self._keys[np.asarray(replicates, dtype=np.int64)]
         out._counter = self._counter
         out._offsets = self._offsets
+        out._key_ints = _small_key_ints(out._keys)
         return out
 
     def _check_shape(self, shape: tuple[int, ...]) -> int:
@@ -223,21 +233,26 @@ class BatchRandom:
             if len(shape) != 2:
                 raise ValueError("index pairs for where= need a 2-D draw shape (R, N)")
             r, j = (np.asarray(a, np.int64) for a in where)
+            if j.size and not (int(j.min()) >= 0 and int(j.max()) < shape[1]):
+                raise IndexError(f"where= columns must lie in [0, {shape[1]}) for shape {shape}")
         else:
             mask = np.asarray(where, bool)
             if tuple(mask.shape) != shape:
                 raise ValueError(f"where must have the draw's shape {shape}, got {mask.shape}")
             r, j = np.nonzero(mask.reshape(shape[0], -1))
         base = self._next_base()[r]
-        base += _GOLDEN * (j.astype(np.uint64) + np.uint64(1))
+        if j.size:
+            base += self._element_offsets(int(j.max()) + 1).take(j)
         return _mix64_inplace(base)
 
     def _next_base(self) -> np.ndarray:
         """``mix64(key_r ^ mix64(c))`` per replicate for the next draw ``c`` (R,), uint64;
         advances the counter."""
-        c = np.uint64(_mix64_int(self._counter))
+        c = _mix64_int(self._counter)
         self._counter += 1
-        return _mix64(self._keys ^ c)
+        if self._key_ints is not None:  # few replicates: Python ints beat tiny arrays
+            return np.array([_mix64_int(k ^ c) for k in self._key_ints], np.uint64)
+        return _mix64(self._keys ^ np.uint64(c))
 
     @staticmethod
     def _uniform(

@@ -222,3 +222,18 @@ def test_sum_cells_matches_fancy_indexing(r: int, n: int, k: int, data: st.DataO
     want = a[rows, cols][:, columns].sum(axis=-1) if m else np.zeros(0, np.int64)
     assert got.dtype == np.int64
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("r", [1, 2, 6])
+def test_masked_draw_equals_full_draw_at_its_cells(r: int) -> None:
+    """Masked draws (index pairs or masks) give the full draw's numbers at their cells,
+    for small batches (per-replicate bases mixed in Python ints) and larger ones."""
+    shape = (r, 50)
+    mask = np.random.default_rng(r).random(shape) < 0.3
+    rows, cols = np.nonzero(mask)
+    full = BatchRandom(replicate_seeds(4, r)).standard_normal(shape)
+    for where in ((rows, cols), mask):
+        part = BatchRandom(replicate_seeds(4, r)).standard_normal(shape, where=where)
+        np.testing.assert_array_equal(part, full[rows, cols])
+    with pytest.raises(IndexError, match=r"where= columns must lie in \[0, 50\)"):
+        BatchRandom(replicate_seeds(4, r)).random(shape, where=(rows[:1], np.array([50])))
