@@ -57,13 +57,17 @@ def take_cells(a: npt.NDArray[Any], rows: IntpArray, cols: IntpArray) -> npt.NDA
     return a.reshape(a.shape[0] * n, *a.shape[2:]).take(flat, axis=0)
 
 
+#: Largest (cells x columns) gathered as whole rows by :func:`sum_cells`.
+_ROW_GATHER_MAX = 8192
+
+
 def sum_cells(
     a: npt.NDArray[np.int64], rows: IntpArray, cols: IntpArray, columns: npt.ArrayLike
 ) -> npt.NDArray[np.int64]:
     """``a[rows, cols][:, columns].sum(axis=-1)`` for an (R, N, K) integer array.
 
-    A contiguous run of columns is summed from one gather of the cells' rows; other
-    selections take one flat gather per column (integer sums are exact in any order).
+    One flat gather per column of ``columns`` (integer sums are exact in any order); for
+    few cells and a contiguous run of columns, one gather of the cells' rows instead.
     Indices must lie in range.
 
     Examples
@@ -76,8 +80,15 @@ def sum_cells(
     n_k = a.shape[2]
     ks = np.asarray(columns, np.intp).reshape(-1)
     first = int(ks[0]) if ks.size else 0
-    if ks.size > 1 and a.flags.c_contiguous and ks.tolist() == list(range(first, first + ks.size)):
-        # a contiguous run of columns: gather the cells' rows once, sum the run
+    if (
+        ks.size > 1
+        and rows.size * n_k <= _ROW_GATHER_MAX
+        and a.flags.c_contiguous
+        and ks.tolist() == list(range(first, first + ks.size))
+    ):
+        # few cells, a contiguous run of columns: gather the cells' rows once, sum the run
+        # (fewer calls; for many cells numpy's sum over a short axis is slower than this
+        # loop of flat gathers)
         rows_k = a.reshape(-1, n_k).take(rows * a.shape[1] + cols, axis=0)
         return rows_k[:, first : first + ks.size].sum(axis=1, dtype=a.dtype)
     flat = (rows * a.shape[1] + cols) * n_k

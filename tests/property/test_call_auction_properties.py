@@ -290,28 +290,10 @@ def test_clear_session_equals_call_auction_batch(b: dict[str, Any]) -> None:
     lo = (np.full(n_markets, LO_T - 5) + np.arange(n_markets)) / 100
     hi = lo + np.where(b["band"] is None, 1e3, 0.1)
     ref = np.where(np.isnan(b["reference_price"]), lo, b["reference_price"])
-    market = b["market"].astype(np.int64)
-    r = call_auction_batch(
-        market,
-        b["side"],
-        b["price"],
-        b["qty"],
-        n_markets=n_markets,
-        tick=TICK,
-        reference_price=ref,
-        price_band=(lo, hi),
-        band_mode="reject",
-    )
-    price, volume, fill = clear_session(
-        market,
-        b["side"],
-        b["price"],
-        b["qty"],
-        n_markets=n_markets,
-        tick=TICK,
-        reference_price=ref,
-        band=(lo, hi),
-    )
+    args = (b["market"].astype(np.int64), b["side"], b["price"], b["qty"])
+    kw: dict[str, Any] = {"n_markets": n_markets, "tick": TICK, "reference_price": ref}
+    r = call_auction_batch(*args, **kw, price_band=(lo, hi), band_mode="reject")
+    price, volume, fill = clear_session(*args, **kw, band=(lo, hi))
     assert price.tobytes() == r.price.tobytes()
     assert volume.tobytes() == r.volume.tobytes()
     assert fill.tobytes() == r.fill.tobytes()

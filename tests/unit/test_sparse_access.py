@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import carbonsim._cells as cells_module
 from carbonsim._cells import nonzero_cells, sum_cells, take_cells, unique_inverse
 from carbonsim._random import (
     _GOLDEN,
@@ -218,10 +221,12 @@ def test_sum_cells_matches_fancy_indexing(r: int, n: int, k: int, data: st.DataO
             st.lists(st.integers(0, k - 1), max_size=5),  # any, repeats included
         )
     )
-    got = sum_cells(a, rows, cols, columns)
     want = a[rows, cols][:, columns].sum(axis=-1) if m else np.zeros(0, np.int64)
-    assert got.dtype == np.int64
-    np.testing.assert_array_equal(got, want)
+    for row_gather_max in (cells_module._ROW_GATHER_MAX, 0):  # both summation paths
+        with mock.patch.object(cells_module, "_ROW_GATHER_MAX", row_gather_max):
+            got = sum_cells(a, rows, cols, columns)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("r", [1, 2, 6])
