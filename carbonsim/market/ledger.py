@@ -295,7 +295,10 @@ def _sum_by_replicate(rep: IntArray, values: IntArray, n_rep: int) -> IntArray:
     """
     out = np.zeros((n_rep, *values.shape[1:]), values.dtype)
     if len(rep):
-        starts = np.flatnonzero(np.concatenate([[True], rep[1:] != rep[:-1]]))
+        first = np.empty(len(rep), bool)
+        first[0] = True
+        np.not_equal(rep[1:], rep[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
         out[rep[starts]] = np.add.reduceat(values, starts, axis=0)
     return out
 
@@ -320,7 +323,8 @@ def _split_pool_cells(rep: IntArray, weights: IntArray, pool: IntArray) -> IntAr
     # cumulative remainder of the rows within each replicate (cells sorted by replicate)
     csum = np.cumsum(row)
     first = np.searchsorted(rep, np.arange(n_rep))
-    before = np.concatenate([[0], csum])[first]  # cumulative sum before each replicate
+    # cumulative sum before each replicate
+    before = np.concatenate((np.zeros(1, csum.dtype), csum))[first]
     row_hi = csum - before[rep]
     col_hi = np.cumsum(col, axis=1)
     overlap = np.minimum(row_hi[:, None], col_hi[rep]) - np.maximum(
@@ -1091,11 +1095,9 @@ class Ledger:
             last = int(vidx[-1])
             taken[last] = taken.get(last, np.zeros_like(rem)) + rem
         moving = sorted(taken)
-        delivered = (
-            np.stack([taken[v] for v in moving], axis=1)
-            if moving
-            else np.zeros((len(sell), 0), np.int64)
-        )
+        delivered = np.empty((len(sell), len(moving)), np.int64)
+        for j, v in enumerate(moving):
+            delivered[:, j] = taken[v]
         # pool of each replicate per moving vintage; zero columns would receive nothing
         pool = _sum_by_replicate(rep[sell], delivered, self.n_replicates)
         received = _split_pool_cells(rep[buy], net_buy[buy], pool)
