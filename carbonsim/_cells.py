@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["nonzero_cells", "sum_cells", "take_cells", "unique_inverse"]
+__all__ = ["nonzero_cells", "run_groups", "run_starts", "sum_cells", "take_cells", "unique_inverse"]
 
 IntpArray = npt.NDArray[np.intp]
 
@@ -114,9 +114,41 @@ def unique_inverse(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], 
     """
     order = np.argsort(keys, kind="stable")
     ordered = keys[order]
-    first = np.empty(ordered.shape, bool)
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    first = run_starts(ordered)
     inverse = np.empty(ordered.shape, np.intp)
     inverse[order] = np.cumsum(first) - 1
     return ordered[first], inverse
+
+
+def run_starts(values: npt.NDArray[Any]) -> npt.NDArray[np.bool_]:
+    """True at the first element of each run of equal values of a 1-D array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> run_starts(np.array([2, 2, 5, 7, 7])).tolist()
+    [True, False, True, True, False]
+    """
+    flags = np.empty(values.shape, bool)
+    flags[:1] = True
+    np.not_equal(values[1:], values[:-1], out=flags[1:])
+    return flags
+
+
+def run_groups(values: npt.NDArray[Any]) -> tuple[IntpArray, IntpArray]:
+    """Runs of equal values of a 1-D array: where each starts, and each element's run.
+
+    ``(starts, run)`` with ``run[i]`` the number of the run holding element ``i``
+    (``np.repeat(np.arange(len(starts)), run_lengths)`` without computing the lengths).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> starts, run = run_groups(np.array([2, 2, 5, 7, 7]))
+    >>> starts.tolist(), run.tolist()
+    ([0, 2, 3], [0, 0, 1, 2, 2])
+    """
+    flags = run_starts(values)
+    run = np.cumsum(flags, dtype=np.intp)
+    run -= 1
+    return np.flatnonzero(flags), run

@@ -63,6 +63,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from carbonsim._cells import run_groups, run_starts
 from carbonsim._registry import Registry
 from carbonsim._validation import as_float_array, check_in_range, check_same_length
 from carbonsim.clearing._ticks import (
@@ -163,12 +164,7 @@ def _segment_cumsum(
 
 def _group_starts(group: IntArray) -> IntArray:
     """Start positions of the runs of equal values in a sorted ``group`` array."""
-    if group.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    flags = np.empty(group.size, dtype=bool)
-    flags[0] = True
-    np.not_equal(group[1:], group[:-1], out=flags[1:])
-    return np.flatnonzero(flags)
+    return np.flatnonzero(run_starts(group))
 
 
 @ALLOCATION_RULES.register("pro_rata")
@@ -183,10 +179,8 @@ def _pro_rata(
     """
     if qty.size == 0:
         return np.zeros(0)
-    starts = _group_starts(group)
-    lens = np.diff(np.append(starts, qty.size))
+    starts, g_of = run_groups(group)
     gid = group[starts]
-    g_of = np.repeat(np.arange(starts.size), lens)
     a_g = amount[gid]
     t_g = total[gid]
     share = np.divide(a_g, t_g, out=np.zeros_like(a_g), where=t_g > 0)
@@ -536,9 +530,8 @@ def clear_markets(
     col = np.zeros(n_markets, dtype=np.int64)
     if cand.size:
         c_mkt = grid.market_of(cand)
-        g_start = _group_starts(c_mkt)
+        g_start, g_of = run_groups(c_mkt)
         g_mkt = c_mkt[g_start]
-        g_of = np.repeat(np.arange(g_start.size), np.diff(np.append(g_start, cand.size)))
         traded[g_mkt] = True
         lo, hi, count = grid.bounds(cand, c_mkt)
         # Tie-break 1: minimum |imbalance|.

@@ -118,7 +118,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from carbonsim._cells import sum_cells
+from carbonsim._cells import run_starts, sum_cells
 from carbonsim._validation import as_float_array, as_int_array, describe
 
 __all__ = [
@@ -295,10 +295,7 @@ def _sum_by_replicate(rep: IntArray, values: IntArray, n_rep: int) -> IntArray:
     """
     out = np.zeros((n_rep, *values.shape[1:]), values.dtype)
     if len(rep):
-        first = np.empty(len(rep), bool)
-        first[0] = True
-        np.not_equal(rep[1:], rep[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
+        starts = np.flatnonzero(run_starts(rep))
         out[rep[starts]] = np.add.reduceat(values, starts, axis=0)
     return out
 

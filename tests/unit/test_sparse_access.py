@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import carbonsim._cells as cells_module
-from carbonsim._cells import nonzero_cells, sum_cells, take_cells, unique_inverse
+from carbonsim._cells import (
+    nonzero_cells,
+    run_groups,
+    run_starts,
+    sum_cells,
+    take_cells,
+    unique_inverse,
+)
 from carbonsim._random import (
     _GOLDEN,
     BatchRandom,
@@ -242,3 +249,14 @@ def test_masked_draw_equals_full_draw_at_its_cells(r: int) -> None:
         np.testing.assert_array_equal(part, full[rows, cols])
     with pytest.raises(IndexError, match=r"where= columns must lie in \[0, 50\)"):
         BatchRandom(replicate_seeds(4, r)).random(shape, where=(rows[:1], np.array([50])))
+
+
+@given(st.lists(st.integers(0, 6), max_size=40).map(sorted))
+def test_run_groups_match_the_repeat_formula(values: list[int]) -> None:
+    arr = np.array(values, dtype=np.int64)
+    starts, run = run_groups(arr)
+    want_starts = np.flatnonzero(np.diff(arr, prepend=-1) != 0) if arr.size else starts[:0]
+    np.testing.assert_array_equal(starts, want_starts)
+    lengths = np.diff(np.append(want_starts, arr.size))
+    np.testing.assert_array_equal(run, np.repeat(np.arange(want_starts.size), lengths))
+    np.testing.assert_array_equal(np.flatnonzero(run_starts(arr)), want_starts)
