@@ -24,6 +24,9 @@ Sections (each time is the median of ``time.perf_counter`` over the repeats show
   included) and, from one more run under ``tracemalloc`` (numpy reports its buffers to
   it), the peak memory the run itself allocated. The growth exponents are the slopes of
   log time and log traced memory against log N or log R between consecutive rows.
+* **lockstep**: R = 1 and R = 100 of the national scenario in alternating fresh processes,
+  four pairs, and the median of the paired ratios (the target "100 replicates at most 10x
+  one" compares two timings that, taken minutes apart, see different load).
 * **sweep**: :func:`carbonsim.sweep` with 1 and 2 local worker processes (same tasks).
 * **profile**: ``cProfile`` of the national run: time per step of a session, the top
   functions, and the number of Python function calls at 10^3 and 10^4 units (equal counts
@@ -43,6 +46,7 @@ import platform
 import pstats
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -128,12 +132,14 @@ def child(config: dict[str, Any]) -> dict[str, Any]:
         lambda: cs.simulate(sc, seed=0, replicates=config["replicates"]), config["repeats"]
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    # one more run under tracemalloc (numpy reports its buffers to it): the peak of the
-    # memory the run itself allocates, free of the interpreter's and libraries' baseline
-    tracemalloc.start()
-    cs.simulate(sc, seed=0, replicates=config["replicates"])
-    traced = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    traced = float("nan")
+    if config.get("traced", True):
+        # one more run under tracemalloc (numpy reports its buffers to it): the peak of the
+        # memory the run itself allocates, free of the interpreter's and libraries' baseline
+        tracemalloc.start()
+        cs.simulate(sc, seed=0, replicates=config["replicates"])
+        traced = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
     return {
         "seconds": seconds,
         "peak_mib": peak,
@@ -221,6 +227,24 @@ def bench_scaling(quick: bool) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def bench_lockstep(pairs: int) -> list[dict[str, float]]:
+    """R = 1 and R = 100 of the national scenario timed in alternating fresh processes.
+
+    The ratio of the two is a target; timing them side by side, pair after pair, exposes
+    both to the same load on a shared machine (the scaling section times each
+    configuration's repeats together, minutes apart).
+    """
+    out = []
+    for _ in range(pairs):
+        t = {}
+        for k in (1, 100):
+            cfg = {"window": FULL, "n_units": None, "replicates": k, "repeats": 1}
+            t[k] = run_child({**cfg, "traced": False})["seconds"]
+        out.append({"r1": t[1], "r100": t[100], "ratio": t[100] / t[1]})
+        print(f"  R = 1 {t[1]:.2f} s, R = 100 {t[100]:.2f} s: {t[100] / t[1]:.1f}x")
+    return out
+
+
 def bench_sweep(quick: bool) -> dict[str, Any] | None:
     """:func:`carbonsim.sweep` throughput on 1 and 2 local workers (same tasks)."""
     sweep = getattr(cs, "sweep", None)
@@ -246,8 +270,9 @@ _STEPS = (
     ("noise orders", "noise.py", "orders"),
     ("order concatenation", "base.py", "concat"),
     ("exchange routing (`_route`)", "simulation.py", "_route"),
-    ("call auctions (`call_auction_batch`)", "batch.py", "call_auction_batch"),
-    ("settlement (`Ledger.settle_cells`)", "ledger.py", "settle_cells"),
+    ("session call auctions (`clear_session`)", "batch.py", "clear_session"),
+    ("other call auctions (`call_auction_batch`)", "batch.py", "call_auction_batch"),
+    ("settlement (`Ledger.settle_cells`, unchecked core)", "ledger.py", "_settle_cells_trusted"),
     ("settlement (`Ledger.settle_trades`)", "ledger.py", "settle_trades"),
     ("offset market (`_offset_session`)", "simulation.py", "_offset_session"),
     ("fundamental price (`_update_fundamental`)", "simulation.py", "_update_fundamental"),
@@ -323,6 +348,7 @@ def report(
     sweep: dict[str, Any] | None,
     profile: dict[str, Any],
     quick: bool,
+    lockstep: list[dict[str, float]] | None = None,
 ) -> str:
     """All tables as markdown."""
     out = []
@@ -427,6 +453,25 @@ def report(
             f"\n100 replicates take {rep_full[100] / rep_full[1]:.1f}x the time of one "
             "(full window)."
         )
+    if lockstep:
+        out.append(
+            "\n**Lockstep cost, paired** (national scenario, full window; R = 1 and R = 100 "
+            "in alternating fresh processes, one run each, so both see the same load):\n"
+        )
+        out.append(
+            table(
+                ["pair", "R = 1 (s)", "R = 100 (s)", "R = 100 / R = 1"],
+                [
+                    [str(i + 1), fmt_s(p["r1"]), fmt_s(p["r100"]), f"{p['ratio']:.1f}x"]
+                    for i, p in enumerate(lockstep)
+                ],
+            )
+        )
+        ratios = sorted(p["ratio"] for p in lockstep)
+        out.append(
+            f"\nMedian of the paired ratios: {statistics.median(ratios):.1f}x "
+            f"(range {ratios[0]:.1f}-{ratios[-1]:.1f}x)."
+        )
 
     out.append("\n**Sweep throughput** (`carbonsim.sweep`, local process pool):\n")
     if sweep is None:
@@ -521,11 +566,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  carbonsim {national['carbonsim']:.2f} s, reference {national['reference']:.2f} s")
     print("scaling (one subprocess per configuration) ...")
     scaling = bench_scaling(args.quick)
+    lockstep = None
+    if not args.quick:
+        print("lockstep cost: R = 1 and R = 100 in alternating processes ...")
+        lockstep = bench_lockstep(4)
     print("sweep ...")
     sweep = bench_sweep(args.quick)
     print("profile ...")
     profile = bench_profile()
-    text = report(national, scaling, sweep, profile, args.quick)
+    text = report(national, scaling, sweep, profile, args.quick, lockstep)
     print()
     print(text)
     print(f"\n(engine benchmarks took {time.perf_counter() - t0:.0f} s)")
