@@ -1188,10 +1188,11 @@ class Ledger:
         vidx: IntArray | None = None,
     ) -> None:
         """:meth:`settle_cells` after its checks: int64 cells, unique and sorted, balanced
-        per replicate, ``price`` of shape (R,), ``vidx`` vintage indices (None: all). For
-        callers that
-        build valid input themselves (the engine's session loop, which runs the checked
-        method instead when invariant checks are on)."""
+        per replicate, ``price`` of shape (R,), ``vidx`` vintage indices (None: all).
+
+        For callers that build valid input themselves: the engine's session loop, which
+        runs the checked method instead when invariant checks are on.
+        """
         if vidx is None:
             vidx = np.arange(len(self._vintages), dtype=np.int64)
         net_buy = np.maximum(buy_qty - sell_qty, 0)
