@@ -440,3 +440,16 @@ def test_demand_cutoff_validates_shapes() -> None:
         demand_cutoff([0], [1.0], [1.0], [1.0, 2.0], [[1.0]])
     with pytest.raises(ValueError, match="market ids must be below n_markets = 1"):
         demand_cutoff([3], [1.0], [1.0], [1.0], [[1.0]])
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(-(2**40), 2**40)), max_size=30),
+    st.sampled_from([5, 2**30]),
+)
+def test_market_tick_order_equals_lexsort(rows: list[tuple[int, int]], n_markets: int) -> None:
+    """The compressed grid's one-key stable sort orders as np.lexsort((ticks, market)),
+    ties in input order; spans too wide for one 63-bit key fall back to lexsort."""
+    mkt = np.array([m for m, _ in rows], dtype=np.int64)
+    ticks = np.array([t for _, t in rows], dtype=np.int64)
+    got = ca_module._market_tick_order(ticks, mkt, n_markets)
+    np.testing.assert_array_equal(got, np.lexsort((ticks, mkt)))
