@@ -224,25 +224,20 @@ class BatchRandom:
         return self._offsets[:per]
 
     def _bits_where(self, shape: tuple[int, ...], where: Where) -> np.ndarray:
-        if len(shape) == 0 or shape[0] != self.n_replicates:
-            raise ValueError(
-                f"draw shape must start with the number of replicates {self.n_replicates}, "
-                f"got {shape}"
-            )
+        per = self._check_shape(shape)
         if isinstance(where, tuple):
             if len(shape) != 2:
                 raise ValueError("index pairs for where= need a 2-D draw shape (R, N)")
             r, j = (np.asarray(a, np.int64) for a in where)
-            if j.size and not (int(j.min()) >= 0 and int(j.max()) < shape[1]):
-                raise IndexError(f"where= columns must lie in [0, {shape[1]}) for shape {shape}")
+            if j.size and not (int(j.min()) >= 0 and int(j.max()) < per):
+                raise IndexError(f"where= columns must lie in [0, {per}) for shape {shape}")
         else:
             mask = np.asarray(where, bool)
             if tuple(mask.shape) != shape:
                 raise ValueError(f"where must have the draw's shape {shape}, got {mask.shape}")
             r, j = np.nonzero(mask.reshape(shape[0], -1))
         base = self._next_base()[r]
-        if j.size:
-            base += self._element_offsets(int(j.max()) + 1).take(j)
+        base += self._element_offsets(per).take(j)
         return _mix64_inplace(base)
 
     def _next_base(self) -> np.ndarray:
