@@ -170,14 +170,9 @@ def parse_param(text: str) -> tuple[str, list[Any]]:
     >>> parse_param("time.calendar=XSHG,business")
     ('time.calendar', ['XSHG', 'business'])
     """
-    from carbonsim.scenario.loader import parse_override
+    from carbonsim.scenario.loader import parse_override, split_assignment
 
-    if "=" not in text:
-        raise ValueError(f"--param must look like path.to.field=v1,v2,..., got {text!r}")
-    path, raw = text.split("=", 1)
-    path = path.strip()
-    if not path:
-        raise ValueError(f"--param has an empty field path: {text!r}")
+    path, raw = split_assignment(text, "--param", "path.to.field=v1,v2,...")
     if not raw.strip():
         raise ValueError(f"--param {path!r} has no values: {text!r}")
     try:

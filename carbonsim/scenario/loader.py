@@ -271,6 +271,21 @@ def load_scenario(name_or_path: str | Path, *, calibrated: bool = True) -> Scena
     return scenario_from_dict(data, str(path), calibrated=calibrated)
 
 
+def split_assignment(text: str, what: str, form: str) -> tuple[str, str]:
+    """Split ``"path=raw"`` at the first ``=``: the stripped path and the raw rest.
+
+    ``what`` and ``form`` name the argument and its expected shape in the errors (an
+    ``=`` missing, an empty path).
+    """
+    if "=" not in text:
+        raise ValueError(f"{what} must look like {form}, got {text!r}")
+    path, raw = text.split("=", 1)
+    path = path.strip()
+    if not path:
+        raise ValueError(f"{what} has an empty field path: {text!r}")
+    return path, raw
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse ``"path.to.field=value"``; the value is read as a TOML value when it can be.
 
@@ -279,12 +294,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     >>> parse_override("time.calendar=business")
     ('time.calendar', 'business')
     """
-    if "=" not in text:
-        raise ValueError(f"override must look like path.to.field=value, got {text!r}")
-    path, raw = text.split("=", 1)
-    path = path.strip()
-    if not path:
-        raise ValueError(f"override has an empty field path: {text!r}")
+    path, raw = split_assignment(text, "override", "path.to.field=value")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
     except tomllib.TOMLDecodeError:
