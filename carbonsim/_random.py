@@ -13,6 +13,7 @@ The global numpy random state is never used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -182,7 +183,7 @@ class BatchRandom:
 
     def subset(self, replicates: npt.ArrayLike) -> BatchRandom:
         """Streams of some replicates only, at the current counter."""
-        out = BatchRandom.__new__(BatchRandom)
+        out = type(self).__new__(type(self))
         out._keys = self._keys[np.asarray(replicates, dtype=np.int64)]
         out._counter = self._counter
         out._offsets = self._offsets
@@ -195,7 +196,7 @@ class BatchRandom:
                 f"draw shape must start with the number of replicates {self.n_replicates}, "
                 f"got {shape}"
             )
-        return int(np.prod(shape[1:], dtype=np.int64))
+        return math.prod(int(s) for s in shape[1:])
 
     def _bit_blocks(self, shape: tuple[int, ...]) -> Iterator[tuple[int, int, np.ndarray]]:
         """The words of a full draw, a block of replicates at a time: ``(start, stop,
@@ -319,6 +320,28 @@ class BatchRandom:
             else:
                 np.less(words, np.uint64(bound), out=out[start:stop])
         return out.reshape(shape)
+
+    def bernoulli_cells(
+        self, shape: tuple[int, int], p: float
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """The cells of a full 2-D Bernoulli draw that come out True, row-major.
+
+        The same numbers as ``np.nonzero(self.bernoulli(shape, p))`` (one draw), for
+        callers that need only the selected cells (e.g. the units that act in a session).
+
+        Examples
+        --------
+        >>> seeds = replicate_seeds(0, 2)
+        >>> rows, cols = BatchRandom(seeds).bernoulli_cells((2, 50), 0.1)
+        >>> mask = BatchRandom(seeds).bernoulli((2, 50), 0.1)
+        >>> bool((mask[rows, cols]).all()) and len(rows) == int(mask.sum())
+        True
+        """
+        if len(shape) != 2:
+            raise ValueError(f"bernoulli_cells needs a 2-D draw shape (R, N), got {shape}")
+        flat = np.flatnonzero(self.bernoulli(shape, p))
+        rows, cols = np.divmod(flat, int(shape[1]))
+        return rows, cols
 
     def standard_normal(
         self, shape: tuple[int, ...], where: Where | None = None

@@ -27,7 +27,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from carbonsim._cells import nonzero_cells
 from carbonsim._random import BatchRandom
 from carbonsim._validation import check_in_range, check_share
 from carbonsim.agents.base import BLOCK, LISTED, STRATEGIES, MarketView, Orders
@@ -108,7 +107,7 @@ class ComplianceTrader:
         shape = view.shape
         effect = self.deadline_effect(view.sessions_to_deadline)
         # act first, look second: only the units that act this session read their gap
-        r, u = nonzero_cells(rng.bernoulli(shape, self.hazard(view.sessions_to_deadline)))
+        r, u = rng.bernoulli_cells(shape, self.hazard(view.sessions_to_deadline))
         holdings = view.holdings_at(r, u)
         gap = view.obligation_at(r, u) - holdings
         short = gap > 0

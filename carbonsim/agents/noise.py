@@ -14,7 +14,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from carbonsim._cells import nonzero_cells
 from carbonsim._random import BatchRandom
 from carbonsim._validation import check_in_range, check_share
 from carbonsim.agents.base import LISTED, STRATEGIES, MarketView, Orders
@@ -57,7 +56,7 @@ class NoiseTrader:
     def orders(self, view: MarketView, rng: BatchRandom) -> Orders:
         """Random orders for this session."""
         shape = view.shape
-        r, u = nonzero_cells(rng.bernoulli(shape, self.activity))
+        r, u = rng.bernoulli_cells(shape, self.activity)
         is_buy = rng.bernoulli(shape, 0.5, where=(r, u))
         size = view.unit_size[u] * self.size_share
         qty = np.floor(size * np.exp(self.size_sigma * rng.standard_normal(shape, where=(r, u))))

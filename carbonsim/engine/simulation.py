@@ -57,11 +57,11 @@ import simpy
 
 from carbonsim import __version__
 from carbonsim._cells import nonzero_cells, sum_cells, take_cells, unique_inverse
-from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
+from carbonsim._random import SeedLike, replicate_seeds
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, make_strategy
 from carbonsim.clearing import call_auction_batch, demand_cutoff, sealed_bid_auction
 from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
-from carbonsim.clearing.batch import clear_session
+from carbonsim.engine.backends import check_backend, session_kernels
 from carbonsim.engine.calendar import trading_days
 from carbonsim.engine.memory import check_memory
 from carbonsim.market.abatement import (
@@ -265,6 +265,11 @@ class Simulation:
         (``1``/``true`` turns the checks on); the test suite sets it.
     progress : bool
         Show a tqdm progress bar over trading sessions.
+    backend : {"numpy", "numba"}
+        How the session loop runs: ``"numpy"`` (the default) with numpy calls only;
+        ``"numba"`` with compiled kernels for the per-session work (the optional ``numba``
+        package, ``pip install 'carbonsim[fast]'``; compiled once and cached on disk).
+        Results are identical bit for bit; see :data:`BACKENDS`.
     """
 
     def __init__(
@@ -277,6 +282,7 @@ class Simulation:
         record_trades: bool = False,
         check_invariants: bool | None = None,
         progress: bool = False,
+        backend: str = "numpy",
     ) -> None:
         if not isinstance(scenario, Scenario):
             raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
@@ -302,6 +308,7 @@ class Simulation:
             check_invariants = flag in {"1", "true", "yes", "on"}
         self.check_invariants = bool(check_invariants)
         self.progress = bool(progress)
+        self.backend = check_backend(backend)
         self._ran = False
 
     # ------------------------------------------------------------------ setup
@@ -317,7 +324,8 @@ class Simulation:
                 f"time: no trading day between {sc.time.start} and {sc.time.end} "
                 f"on calendar {sc.time.calendar!r}"
             )
-        self.rng = BatchRandom(self.seeds)
+        self.kernels = session_kernels(self.backend)
+        self.rng = self.kernels.random(self.seeds)
         self.strategies: list[Strategy] = [
             make_strategy(s.name, s.params) for s in sc.behaviour.strategies
         ]
@@ -866,7 +874,7 @@ class Simulation:
         price = np.where(
             orders.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market])
         )
-        clear_price, clear_volume, fill = clear_session(
+        clear_price, clear_volume, fill = self.kernels.clear(
             market,
             orders.is_buy,
             price,
@@ -883,6 +891,20 @@ class Simulation:
         # settle each segment at its uniform price
         filled = fill > 0
         for seg_code, px in ((LISTED, px_l), (BLOCK, px_b)):
+            if self.kernels.settle is not None and not self.check_invariants:
+                cell, buy_i, sell_i = self.kernels.settle(
+                    self.ledger,
+                    orders.replicate,
+                    orders.unit,
+                    orders.is_buy,
+                    fill,
+                    orders.segment == seg_code,
+                    _nan_to_zero(px),
+                )
+                if p is not None and cell.size:
+                    p.bought.reshape(-1)[cell] += buy_i
+                    p.sold.reshape(-1)[cell] += sell_i
+                continue
             done = np.flatnonzero(filled & (orders.segment == seg_code))
             if not done.size:
                 continue
@@ -1398,6 +1420,7 @@ def simulate(
     record_trades: bool = False,
     check_invariants: bool | None = None,
     progress: bool = False,
+    backend: str = "numpy",
 ) -> Result:
     """Run a scenario and return its :class:`~carbonsim.results.Result`.
 
@@ -1413,6 +1436,8 @@ def simulate(
         Number of the first replicate computed (see :class:`Simulation`).
     record_trades, check_invariants, progress : bool
         See :class:`Simulation`.
+    backend : {"numpy", "numba"}
+        Implementation of the session loop (see :class:`Simulation`); same results.
 
     Examples
     --------
@@ -1433,5 +1458,6 @@ def simulate(
         record_trades=record_trades,
         check_invariants=check_invariants,
         progress=progress,
+        backend=backend,
     )
     return sim.run()

@@ -1,0 +1,348 @@
+"""Compiled clearing of one trading session, behind ``Simulation(..., backend="numba")``.
+
+Importing this module does nothing heavy; the first call of :func:`clear_session_compiled`
+imports the optional ``numba`` package (``carbonsim[fast]``; ``ModuleNotFoundError``
+without it) and compiles the kernel (a few seconds the first time, then loaded from numba's
+on-disk cache).
+
+The kernel computes exactly what :func:`carbonsim.clearing.batch.clear_session` computes
+(the tests compare them order by order): the same rounding of prices to ticks, the same
+inward snapping of the band, the same candidate prices and tie-breaks, the same
+largest-remainder rationing. It works market by market on the distinct ticks of the
+market's orders plus one column for each gap between neighbouring ticks (the compressed
+grid of :mod:`carbonsim.clearing.call_auction`), so its cost is ``O(n log n)`` in the
+orders with no Python-level work per market or order. It handles the case the engine
+always produces, whole-tonne quantities whose totals stay below ``2**53``; for anything
+else (and for prices beyond :data:`~carbonsim.clearing._ticks.MAX_ABS_TICK` ticks) it
+reports so and :func:`clear_session_compiled` returns the numpy result instead, errors
+included.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from carbonsim.clearing._ticks import _SNAP_TOL, MAX_ABS_TICK, ticks_to_price
+from carbonsim.clearing.batch import clear_session
+
+__all__ = ["clear_session_compiled", "clear_ticks_kernel", "compile_kernels"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+_EXACT_FLOAT = float(2**53)
+_INT_PRODUCT_LIMIT = float(2**62)
+_MAX_ABS_TICK = float(MAX_ABS_TICK)
+_TOL = _SNAP_TOL
+
+# status codes of the kernel
+_OK = 0
+_FALLBACK = 1  # input outside the kernel's case: use the numpy clearing
+
+
+def _ration(
+    q: FloatArray, members: IntArray, amount: float, total: float, fill: FloatArray
+) -> None:
+    """Pro-rata rationing of ``amount`` over the orders ``members`` (input order), as
+    :func:`carbonsim.clearing.call_auction._allocate` with the ``"pro_rata"`` rule."""
+    k = members.shape[0]
+    if amount >= total:
+        for i in range(k):
+            fill[members[i]] = q[members[i]]
+        return
+    if amount <= 0.0:
+        return
+    q_max = 0.0
+    for i in range(k):
+        q_max = max(q_max, q[members[i]])
+    whole = amount == np.rint(amount) and q_max * amount < _INT_PRODUCT_LIMIT
+    whole = whole and total < _EXACT_FLOAT and amount <= total
+    if not whole:
+        share = amount / total if total > 0.0 else 0.0
+        share = min(share, 1.0)
+        for i in range(k):
+            fill[members[i]] = q[members[i]] * share
+        return
+    a = np.int64(amount)
+    t = np.int64(0)
+    for i in range(k):
+        t += np.int64(q[members[i]])
+    den = max(t, np.int64(1))
+    base = np.empty(k, np.int64)
+    neg_rem = np.empty(k, np.int64)
+    left = a
+    for i in range(k):
+        num = a * np.int64(q[members[i]])
+        b = num // den
+        base[i] = b
+        neg_rem[i] = -(num - b * den)
+        left -= b
+    # the units left over go to the largest remainders, ties to the earlier order
+    rank = np.argsort(neg_rem, kind="mergesort")
+    for j in range(k):
+        i = rank[j]
+        fill[members[i]] = np.float64(base[i] + (1 if j < left else 0))
+
+
+def clear_ticks_kernel(
+    market: IntArray,
+    is_bid: BoolArray,
+    price: FloatArray,
+    qty: FloatArray,
+    n_markets: int,
+    tick: float,
+    reference_price: FloatArray,
+    band_lo: FloatArray,
+    band_hi: FloatArray,
+) -> tuple[int, IntArray, BoolArray, FloatArray, FloatArray]:
+    """Clear ``n_markets`` call auctions; returns ``(status, price_tick, has_price, volume,
+    fill)``. ``status`` is ``_FALLBACK`` where the input is outside the kernel's case."""
+    n = market.shape[0]
+    price_tick = np.zeros(n_markets, np.int64)
+    has_price = np.zeros(n_markets, np.bool_)
+    volume = np.zeros(n_markets, np.float64)
+    fill = np.zeros(n, np.float64)
+    # per-market reference tick and band (snapped inward), as clear_session
+    ref_t = np.zeros(n_markets, np.int64)
+    has_ref = np.zeros(n_markets, np.bool_)
+    lo_t = np.empty(n_markets, np.int64)
+    hi_t = np.empty(n_markets, np.int64)
+    for m in range(n_markets):
+        r = reference_price[m]
+        if not np.isnan(r):
+            rf = np.rint(r / tick)
+            if abs(rf) > _MAX_ABS_TICK:
+                return _FALLBACK, price_tick, has_price, volume, fill
+            ref_t[m] = np.int64(rf)
+            has_ref[m] = True
+        x = band_lo[m] / tick
+        lo_t[m] = np.int64(np.ceil(x - _TOL * max(1.0, abs(x))))
+        x = band_hi[m] / tick
+        hi_t[m] = np.int64(np.floor(x + _TOL * max(1.0, abs(x))))
+    # ticks, band rejection (quantity 0), whole-tonne check
+    ticks = np.empty(n, np.int64)
+    q = np.empty(n, np.float64)
+    bid_sum = 0.0
+    ask_sum = 0.0
+    for i in range(n):
+        tf = np.rint(price[i] / tick)
+        if abs(tf) > _MAX_ABS_TICK or qty[i] != np.rint(qty[i]):
+            return _FALLBACK, price_tick, has_price, volume, fill
+        t = np.int64(tf)
+        m = market[i]
+        c = min(max(t, lo_t[m]), hi_t[m])
+        ticks[i] = c
+        q[i] = 0.0 if c != t else qty[i]
+        if is_bid[i]:
+            bid_sum += q[i]
+        else:
+            ask_sum += q[i]
+    if n_markets < 2 or not (bid_sum < _EXACT_FLOAT and ask_sum < _EXACT_FLOAT):
+        return _FALLBACK, price_tick, has_price, volume, fill
+    # orders grouped by market, input order kept within a market
+    start = np.zeros(n_markets + 1, np.int64)
+    for i in range(n):
+        start[market[i] + 1] += 1
+    for m in range(n_markets):
+        start[m + 1] += start[m]
+    pos = start[:-1].copy()
+    idx = np.empty(n, np.int64)
+    for i in range(n):
+        m = market[i]
+        idx[pos[m]] = i
+        pos[m] += 1
+    for m in range(n_markets):
+        s, e = start[m], start[m + 1]
+        # no trade: the reference price clipped into the band
+        if has_ref[m]:
+            price_tick[m] = min(max(ref_t[m], lo_t[m]), hi_t[m])
+            has_price[m] = True
+        k_live = 0
+        for j in range(s, e):
+            if q[idx[j]] > 0.0:
+                k_live += 1
+        if k_live == 0:
+            continue
+        live = np.empty(k_live, np.int64)
+        k_live = 0
+        for j in range(s, e):
+            if q[idx[j]] > 0.0:
+                live[k_live] = idx[j]
+                k_live += 1
+        by_tick = live[np.argsort(ticks[live])]
+        # columns: each distinct tick, and one per gap between neighbouring ticks
+        n_col_max = 2 * k_live
+        c_lo = np.empty(n_col_max, np.int64)
+        c_hi = np.empty(n_col_max, np.int64)
+        c_bid = np.zeros(n_col_max, np.float64)
+        c_ask = np.zeros(n_col_max, np.float64)
+        nc = 0
+        for j in range(k_live):
+            i = by_tick[j]
+            t = ticks[i]
+            if nc == 0 or t != c_hi[nc - 1]:
+                if nc > 0 and t > c_hi[nc - 1] + 1:
+                    c_lo[nc] = c_hi[nc - 1] + 1
+                    c_hi[nc] = t - 1
+                    nc += 1
+                c_lo[nc] = t
+                c_hi[nc] = t
+                nc += 1
+            if is_bid[i]:
+                c_bid[nc - 1] += q[i]
+            else:
+                c_ask[nc - 1] += q[i]
+        # S: asks at or below the column; D: bids at or above it
+        supply = np.empty(nc, np.float64)
+        demand = np.empty(nc, np.float64)
+        acc = 0.0
+        for c in range(nc):
+            acc += c_ask[c]
+            supply[c] = acc
+        acc = 0.0
+        for c in range(nc - 1, -1, -1):
+            acc += c_bid[c]
+            demand[c] = acc
+        # feasible prices (strict price priority achievable, V > 0), least |imbalance|
+        feasible = np.zeros(nc, np.bool_)
+        best_imb = np.inf
+        for c in range(nc):
+            ok = demand[c] > 0.0 and supply[c] > 0.0
+            ok = ok and (c == nc - 1 or demand[c + 1] <= supply[c])
+            ok = ok and (c == 0 or supply[c - 1] <= demand[c])
+            if ok:
+                feasible[c] = True
+                best_imb = min(best_imb, abs(demand[c] - supply[c]))
+        if best_imb == np.inf:
+            continue
+        tied = np.zeros(nc, np.bool_)
+        for c in range(nc):
+            tied[c] = feasible[c] and abs(demand[c] - supply[c]) == best_imb
+        if has_ref[m]:
+            # nearest tick to the reference; the lower of two equidistant ticks
+            ref = ref_t[m]
+            d_min = np.int64(-1)
+            for c in range(nc):
+                if tied[c]:
+                    d = max(max(c_lo[c] - ref, ref - c_hi[c]), np.int64(0))
+                    if d_min < 0 or d < d_min:
+                        d_min = d
+            below = ref - d_min
+            p = ref + d_min
+            for c in range(nc):
+                if tied[c] and c_lo[c] <= below <= c_hi[c]:
+                    p = below
+                    break
+        else:
+            # lower median of the tied ticks
+            k_tied = np.int64(0)
+            for c in range(nc):
+                if tied[c]:
+                    k_tied += c_hi[c] - c_lo[c] + 1
+            j_med = max(k_tied - 1, np.int64(0)) // 2
+            p = np.int64(0)
+            for c in range(nc):
+                if tied[c]:
+                    cnt = c_hi[c] - c_lo[c] + 1
+                    if j_med < cnt:
+                        p = c_lo[c] + j_med
+                        break
+                    j_med -= cnt
+        col = -1
+        for c in range(nc):
+            if tied[c] and c_lo[c] <= p <= c_hi[c]:
+                col = c
+                break
+        price_tick[m] = p
+        has_price[m] = True
+        vol = min(demand[col], supply[col])
+        volume[m] = vol
+        d_above = 0.0 if col == nc - 1 else demand[col + 1]
+        s_below = 0.0 if col == 0 else supply[col - 1]
+        # strictly better orders fill in full; the marginal ones share what is left
+        n_mb = 0
+        n_ma = 0
+        for j in range(k_live):
+            i = live[j]
+            t = ticks[i]
+            if is_bid[i]:
+                if t > p:
+                    fill[i] = q[i]
+                elif t == p:
+                    n_mb += 1
+            else:
+                if t < p:
+                    fill[i] = q[i]
+                elif t == p:
+                    n_ma += 1
+        if n_mb or n_ma:
+            mb = np.empty(n_mb, np.int64)
+            ma = np.empty(n_ma, np.int64)
+            n_mb = 0
+            n_ma = 0
+            for j in range(k_live):
+                i = live[j]
+                if ticks[i] == p:
+                    if is_bid[i]:
+                        mb[n_mb] = i
+                        n_mb += 1
+                    else:
+                        ma[n_ma] = i
+                        n_ma += 1
+            _ration(q, mb, vol - d_above, demand[col] - d_above, fill)
+            _ration(q, ma, vol - s_below, supply[col] - s_below, fill)
+    return _OK, price_tick, has_price, volume, fill
+
+
+_compiled: dict[str, Any] = {}
+
+
+def compile_kernels() -> None:
+    """Import numba and compile the kernels (once per process; numba caches them on disk).
+
+    The helper is compiled first and bound to its module name, so the kernel calling it
+    compiles against the compiled helper.
+    """
+    if _compiled:
+        return
+    numba = importlib.import_module("numba")
+    global _ration
+    _ration = numba.njit(cache=True)(_ration)
+    _compiled["clear"] = numba.njit(cache=True)(clear_ticks_kernel)
+
+
+def clear_session_compiled(
+    market: IntArray,
+    is_bid: BoolArray,
+    price: FloatArray,
+    qty: FloatArray,
+    *,
+    n_markets: int,
+    tick: float,
+    reference_price: FloatArray,
+    band: tuple[FloatArray, FloatArray],
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`~carbonsim.clearing.batch.clear_session`, compiled; same arguments, same
+    result bit for bit (the numpy function's where the kernel does not apply)."""
+    compile_kernels()
+    status, price_t, has_price, volume, fill = _compiled["clear"](
+        market, is_bid, price, qty, n_markets, tick, reference_price, band[0], band[1]
+    )
+    if status != _OK:
+        return clear_session(
+            market,
+            is_bid,
+            price,
+            qty,
+            n_markets=n_markets,
+            tick=tick,
+            reference_price=reference_price,
+            band=band,
+        )
+    price_out = np.where(has_price, ticks_to_price(price_t, tick), np.nan)
+    return price_out, volume, fill

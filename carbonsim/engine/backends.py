@@ -1,0 +1,85 @@
+"""Backends of the session loop: which implementation runs each trading session's work.
+
+``"numpy"`` (the default) runs every step as numpy calls. ``"numba"`` replaces the steps
+that cost most per session with compiled kernels from the optional ``numba`` package
+(``pip install 'carbonsim[fast]'``); each kernel computes bit for bit what its numpy
+counterpart computes, so the backend changes the speed of a run, never its result (the
+tests compare whole runs of every built-in scenario).
+
+Compiled steps:
+
+- the session's call auctions (:func:`carbonsim.clearing.batch.clear_session`), by
+  :mod:`carbonsim.clearing._session_numba`;
+- the settlement of a segment's fills in the ledger (aggregation into cells, netting,
+  oldest-vintage delivery, pro-rata split of the pool, cash, journal), by
+  :mod:`carbonsim.market._ledger_numba` (the numpy path runs instead when invariant checks
+  are on, so the checked :meth:`~carbonsim.market.ledger.Ledger.settle_cells` sees every
+  settlement);
+- the hashing of random numbers drawn at selected cells and of the units that act in a
+  session (:meth:`carbonsim._random.BatchRandom.bernoulli_cells`), by
+  :class:`carbonsim._random_numba.CompiledBatchRandom`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from carbonsim._random import BatchRandom
+from carbonsim._validation import describe
+from carbonsim.clearing.batch import clear_session
+
+__all__ = ["BACKENDS", "SessionKernels", "check_backend", "session_kernels"]
+
+BACKENDS: Final[tuple[str, ...]] = ("numpy", "numba")
+"""Valid ``backend`` names of :class:`~carbonsim.engine.Simulation`."""
+
+
+@dataclass(frozen=True)
+class SessionKernels:
+    """The functions one backend uses for a session's steps (same signatures as numpy's)."""
+
+    clear: Callable[..., Any]
+    random: type[BatchRandom]
+    settle: Callable[..., Any] | None
+
+
+def check_backend(backend: str) -> str:
+    """Validate a backend name against :data:`BACKENDS`."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(
+            f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}, "
+            f"got {describe(backend)}"
+        )
+    return backend
+
+
+def session_kernels(backend: str) -> SessionKernels:
+    """The kernels of ``backend``; for ``"numba"`` imports numba and compiles them.
+
+    Raises
+    ------
+    ModuleNotFoundError
+        For ``"numba"`` when the optional ``numba`` package is not installed.
+    """
+    if check_backend(backend) == "numpy":
+        return SessionKernels(clear=clear_session, random=BatchRandom, settle=None)
+    fast = importlib.import_module("carbonsim.clearing._session_numba")
+    fast_random = importlib.import_module("carbonsim._random_numba")
+    fast_ledger = importlib.import_module("carbonsim.market._ledger_numba")
+    try:
+        fast.compile_kernels()
+        fast_random.compile_kernels()
+        fast_ledger.compile_kernels()
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(
+            "backend='numba' needs the optional numba package "
+            "(pip install 'carbonsim[fast]' or pip install numba); use backend='numpy'"
+        ) from exc
+    return SessionKernels(
+        clear=fast.clear_session_compiled,
+        random=fast_random.CompiledBatchRandom,
+        settle=fast_ledger.settle_fills_compiled,
+    )

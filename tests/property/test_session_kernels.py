@@ -1,0 +1,289 @@
+"""The compiled session kernels (``backend="numba"``) equal their numpy counterparts.
+
+Each kernel is compared bit for bit with the numpy code it replaces, on random input that
+includes the corners the engine can produce (empty sessions, orders the band rejects,
+marginal ties, markets without a reference, sellers whose sales span several vintages,
+cells that both buy and sell) and the cases where the kernel hands over to numpy (fractional
+quantities, short sellers, forbidden negative cash).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from carbonsim._random import BatchRandom, replicate_seeds
+from carbonsim.clearing.batch import clear_session
+from carbonsim.market.ledger import Ledger, LedgerError
+
+pytest.importorskip("numba")
+
+from carbonsim._random_numba import CompiledBatchRandom
+from carbonsim.engine.backends import session_kernels
+from carbonsim.market import _ledger_numba
+
+KERNELS = session_kernels("numba")  # compiles once for the module
+
+# ----------------------------------------------------------------------------- clearing
+
+
+@st.composite
+def sessions(draw: st.DrawFn) -> dict[str, Any]:
+    n_markets = draw(st.integers(2, 6))
+    n = draw(st.integers(0, 50))
+    whole = draw(st.booleans()) or draw(st.booleans())  # the engine's case 3 times in 4
+    qty = st.integers(0, 30).map(float) if whole else st.floats(0.0, 10.0)
+    ticks = st.integers(4960, 5040)
+    lo_t = np.array(draw(st.lists(st.integers(4950, 5010), min_size=n_markets, max_size=n_markets)))
+    width = np.array(draw(st.lists(st.integers(0, 40), min_size=n_markets, max_size=n_markets)))
+    ref = st.one_of(st.just(np.nan), ticks.map(lambda t: t / 100))
+    return {
+        "market": np.array(
+            draw(st.lists(st.integers(0, n_markets - 1), min_size=n, max_size=n)), np.int64
+        ),
+        "is_bid": np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool),
+        # on the grid, or off it by up to half a tick either way
+        "price": np.array(draw(st.lists(ticks, min_size=n, max_size=n)), float) / 100
+        + np.array(draw(st.lists(st.sampled_from([0.0, 0.004, -0.003]), min_size=n, max_size=n))),
+        "qty": np.array(draw(st.lists(qty, min_size=n, max_size=n)), float),
+        "n_markets": n_markets,
+        "reference_price": np.array(draw(st.lists(ref, min_size=n_markets, max_size=n_markets))),
+        "band": (lo_t / 100, (lo_t + width) / 100 + 0.001),
+    }
+
+
+@given(sessions())
+def test_compiled_clearing_equals_clear_session(s: dict[str, Any]) -> None:
+    args = (s["market"], s["is_bid"], s["price"], s["qty"])
+    kw = {
+        "n_markets": s["n_markets"],
+        "tick": 0.01,
+        "reference_price": s["reference_price"],
+        "band": s["band"],
+    }
+    want = clear_session(*args, **kw)
+    got = KERNELS.clear(*args, **kw)
+    for name, a, b in zip(("price", "volume", "fill"), want, got, strict=True):
+        assert a.tobytes() == b.tobytes(), name
+
+
+def test_compiled_clearing_rations_marginal_orders_by_largest_remainder() -> None:
+    # 10 t offered at 50.00 against bids of 3, 3 and 3 t at 50.00 and 4 t at 50.01:
+    # the better bid fills, 6 t are shared 2/2/2 by the three marginal bids
+    market = np.zeros(5, np.int64)
+    is_bid = np.array([True, True, True, True, False])
+    price = np.array([50.0, 50.0, 50.0, 50.01, 50.0])
+    qty = np.array([3.0, 3.0, 3.0, 4.0, 10.0])
+    kw: dict[str, Any] = {
+        "n_markets": 2,
+        "tick": 0.01,
+        "reference_price": np.array([50.0, 50.0]),
+        "band": (np.array([45.0, 45.0]), np.array([55.0, 55.0])),
+    }
+    price_out, volume, fill = KERNELS.clear(market, is_bid, price, qty, **kw)
+    assert price_out[0] == 50.0
+    assert volume[0] == 10.0
+    assert fill.tolist() == [2.0, 2.0, 2.0, 4.0, 10.0]
+    # 7 t offered: 3 t for the marginal bids, one each (equal remainders: earlier first)
+    qty[4] = 7.0
+    assert KERNELS.clear(market, is_bid, price, qty, **kw)[2].tolist() == [1.0, 1.0, 1.0, 4.0, 7.0]
+
+
+# ----------------------------------------------------------------------------- random draws
+
+
+@settings(max_examples=40)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 300),
+    st.sampled_from([0.0, 1e-3, 0.02, 0.5, 0.97, 1.0]),
+    st.integers(0, 5),
+)
+def test_compiled_random_draws_equal_numpy(r: int, n: int, p: float, skip: int) -> None:
+    seeds = replicate_seeds(7, r)
+    a, b = BatchRandom(seeds), CompiledBatchRandom(seeds)
+    for _ in range(skip):  # both counters advance alike
+        a.random((r, 3))
+        b.random((r, 3))
+    rows, cols = a.bernoulli_cells((r, n), p)
+    rows_c, cols_c = b.bernoulli_cells((r, n), p)
+    assert rows.tolist() == rows_c.tolist()
+    assert cols.tolist() == cols_c.tolist()
+    assert rows_c.dtype == rows.dtype
+    assert cols_c.dtype == cols.dtype
+    where = (rows, cols)
+    assert a.standard_normal((r, n), where=where).tobytes() == (
+        b.standard_normal((r, n), where=where).tobytes()
+    )
+    assert a.random((r, n), where=where).tobytes() == b.random((r, n), where=where).tobytes()
+    assert a.bernoulli((r, n), 0.5, where=where).tolist() == (
+        b.bernoulli((r, n), 0.5, where=where).tolist()
+    )
+    assert a.draws == b.draws
+    sub_a, sub_b = a.subset([r - 1]), b.subset([r - 1])
+    assert isinstance(sub_b, CompiledBatchRandom)
+    assert sub_a.random((1, n)).tobytes() == sub_b.random((1, n)).tobytes()
+
+
+def test_bernoulli_cells_equal_the_nonzero_cells_of_a_full_draw() -> None:
+    seeds = replicate_seeds(3, 4)
+    mask = BatchRandom(seeds).bernoulli((4, 500), 0.1)
+    rows, cols = BatchRandom(seeds).bernoulli_cells((4, 500), 0.1)
+    want_rows, want_cols = np.nonzero(mask)
+    assert rows.tolist() == want_rows.tolist()
+    assert cols.tolist() == want_cols.tolist()
+    assert 100 < len(rows) < 300
+    with pytest.raises(ValueError, match="2-D draw shape"):
+        BatchRandom(seeds).bernoulli_cells((4, 5, 6), 0.1)  # type: ignore[arg-type]
+
+
+def test_compiled_masked_draw_checks_columns() -> None:
+    rng = CompiledBatchRandom(replicate_seeds(0, 2))
+    with pytest.raises(IndexError, match=r"where= columns must lie in \[0, 5\)"):
+        rng.random((2, 5), where=(np.array([0]), np.array([5])))
+    with pytest.raises(ValueError, match="number of replicates 2"):
+        rng.random((3, 5), where=(np.array([0]), np.array([1])))
+
+
+# ----------------------------------------------------------------------------- settlement
+
+
+@st.composite
+def trades(draw: st.DrawFn) -> dict[str, Any]:
+    r = draw(st.integers(1, 3))
+    n = draw(st.integers(2, 8))
+    v = draw(st.integers(1, 4))
+    holdings = np.array(
+        draw(st.lists(st.integers(0, 40), min_size=r * n * v, max_size=r * n * v)), np.int64
+    ).reshape(r, n, v)
+    rows: list[tuple[int, int, bool, float]] = []
+    for rep in range(r):
+        sells = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(1, 60)), max_size=4))
+        total = sum(q for _, q in sells)
+        buyers = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4))
+        cuts = sorted(
+            draw(
+                st.lists(st.integers(0, total), min_size=len(buyers) - 1, max_size=len(buyers) - 1)
+            )
+        )
+        shares = np.diff([0, *cuts, total])
+        rows += [(rep, u, False, float(q)) for u, q in sells]
+        rows += [(rep, u, True, float(q)) for u, q in zip(buyers, shares, strict=True)]
+    order = draw(st.permutations(range(len(rows))))
+    rows = [rows[i] for i in order]
+    return {
+        "r": r,
+        "n": n,
+        "v": v,
+        "holdings": holdings,
+        "rep": np.array([x[0] for x in rows], np.int64),
+        "unit": np.array([x[1] for x in rows], np.int64),
+        "is_buy": np.array([x[2] for x in rows], bool),
+        "fill": np.array([x[3] for x in rows], float),
+        "take": np.array(draw(st.lists(st.just(True), min_size=len(rows), max_size=len(rows)))),
+        "price": np.array(draw(st.lists(st.integers(1, 9000), min_size=r, max_size=r))) / 100,
+        "allow_negative": draw(st.booleans()),
+        "allow_negative_cash": draw(st.booleans()),
+    }
+
+
+def _ledger(t: dict[str, Any]) -> Ledger:
+    led = Ledger(
+        t["r"],
+        [f"u{i}" for i in range(t["n"])],
+        range(2020, 2020 + t["v"]),
+        allow_negative=t["allow_negative"],
+        allow_negative_cash=t["allow_negative_cash"],
+    )
+    for v in range(t["v"]):
+        led.allocate(2020 + v, t["holdings"][:, :, v], issue=True)
+    led.deposit(np.full((t["r"], t["n"]), 100.0))
+    return led
+
+
+def _numpy_settle(led: Ledger, t: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The engine's numpy path: cells of the filled orders, then the trusted settlement."""
+    n = t["n"]
+    ok = t["take"] & (t["fill"] > 0)
+    key = t["rep"][ok] * n + t["unit"][ok]
+    cell, inverse = np.unique(key, return_inverse=True)
+    fill, is_buy = t["fill"][ok], t["is_buy"][ok]
+    buy = np.rint(np.bincount(inverse, np.where(is_buy, fill, 0.0), len(cell))).astype(np.int64)
+    sell = np.rint(np.bincount(inverse, np.where(is_buy, 0.0, fill), len(cell))).astype(np.int64)
+    if len(cell):
+        led._settle_cells_trusted(cell // n, cell % n, buy, sell, t["price"])
+    return cell, buy, sell
+
+
+def _outcome(f: Any) -> Any:
+    try:
+        return f()
+    except LedgerError as exc:
+        return str(exc)
+
+
+@given(trades())
+def test_compiled_settlement_equals_numpy(t: dict[str, Any]) -> None:
+    a, b = _ledger(t), _ledger(t)
+    want = _outcome(lambda: _numpy_settle(a, t))
+    args = (t["rep"], t["unit"], t["is_buy"], t["fill"], t["take"], t["price"])
+    got = _outcome(lambda: KERNELS.settle(b, *args))
+    if isinstance(want, str):  # the same error, and neither ledger changed
+        assert got == want
+        assert (b.allowances == t["holdings"]).all()
+    else:
+        for x, y in zip(want, got, strict=True):
+            assert x.tolist() == y.tolist()
+    assert a.allowances.tobytes() == b.allowances.tobytes()
+    assert a.cash.tobytes() == b.cash.tobytes()
+    ja, jb = a.journal(), b.journal()
+    assert ja.equals(jb), (ja, jb)
+    a.check()
+    b.check()
+
+
+def test_compiled_settlement_splits_vintages_pro_rata() -> None:
+    # seller 0 holds 5 t of 2020 and 20 t of 2021 and sells 15; buyers take 10 and 5
+    t = {
+        "r": 1, "n": 3, "v": 2, "allow_negative": False, "allow_negative_cash": True,
+        "holdings": np.array([[[5, 20], [0, 0], [0, 0]]]),
+    }  # fmt: skip
+    led = _ledger(t)
+    KERNELS.settle(
+        led,
+        np.zeros(3, np.int64),
+        np.array([0, 1, 2]),
+        np.array([False, True, True]),
+        np.array([15.0, 10.0, 5.0]),
+        np.ones(3, bool),
+        np.array([50.0]),
+    )
+    # pool: 5 t of 2020 and 10 t of 2021, split 2:1: floors 3 + 6 and 1 + 3, the
+    # remainders (1 t of each vintage) go north-west corner: the first buyer gets 2020's
+    assert led.allowances[0].tolist() == [[0, 10], [4, 6], [1, 4]]
+    assert led.cash[0].tolist() == [100.0 + 750.0, 100.0 - 500.0, 100.0 - 250.0]
+
+
+def test_compiled_settlement_leaves_other_segments_alone() -> None:
+    t = {
+        "r": 1, "n": 2, "v": 1, "allow_negative": False, "allow_negative_cash": True,
+        "holdings": np.array([[[10], [0]]]),
+    }  # fmt: skip
+    led = _ledger(t)
+    cell, buy, sell = _ledger_numba.settle_fills_compiled(
+        led,
+        np.zeros(2, np.int64),
+        np.array([0, 1]),
+        np.array([False, True]),
+        np.array([4.0, 4.0]),
+        np.zeros(2, bool),
+        np.array([50.0]),
+    )
+    assert cell.size == 0
+    assert buy.size == 0
+    assert sell.size == 0
+    assert led.allowances[0].tolist() == [[10], [0]]

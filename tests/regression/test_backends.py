@@ -1,0 +1,85 @@
+"""``backend="numba"`` changes the speed of a run, never its result.
+
+Whole runs of every built-in tiny scenario (and policy variants that exercise the price
+limits) give the same digests, journals and trades with the compiled session kernels as
+with numpy, with invariant checks off (every kernel runs) and on (settlement then goes
+through the checked ledger method).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from carbonsim.engine import Simulation, simulate
+from carbonsim.engine.backends import BACKENDS, check_backend, session_kernels
+from carbonsim.scenario import list_scenarios, load_scenario
+from carbonsim.scenario.loader import with_overrides
+from carbonsim.testing import result_digest
+
+TINY = [n for n in list_scenarios() if n.endswith("-tiny")]
+
+
+def test_backend_names_are_checked() -> None:
+    assert BACKENDS == ("numpy", "numba")
+    assert check_backend("numba") == "numba"
+    with pytest.raises(ValueError, match=r"backend must be one of 'numpy', 'numba', got 'cuda'"):
+        Simulation(load_scenario("china-national-tiny"), backend="cuda")
+
+
+def test_numba_backend_without_numba_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from carbonsim import _random_numba
+    from carbonsim.clearing import _session_numba
+    from carbonsim.market import _ledger_numba
+
+    for mod in (_session_numba, _random_numba, _ledger_numba):
+        monkeypatch.setattr(mod, "_compiled", {})  # forget compiled kernels
+    monkeypatch.setitem(sys.modules, "numba", None)  # and make `import numba` fail
+    with pytest.raises(ModuleNotFoundError, match=r"backend='numba' needs the optional numba"):
+        session_kernels("numba")
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'carbonsim\[fast\]'"):
+        simulate("china-national-tiny", backend="numba")
+
+
+@pytest.mark.parametrize("check", [False, True])
+@pytest.mark.parametrize("name", TINY)
+def test_numba_backend_gives_identical_runs(name: str, check: bool) -> None:
+    pytest.importorskip("numba")
+    kw = {"seed": 4, "replicates": 3, "check_invariants": check, "record_trades": True}
+    a = Simulation(load_scenario(name), backend="numpy", **kw)
+    b = Simulation(load_scenario(name), backend="numba", **kw)
+    ra, rb = a.run(), b.run()
+    assert result_digest(ra) == result_digest(rb)
+    assert a.ledger.journal().equals(b.ledger.journal())
+    assert ra.trades.equals(rb.trades)
+    assert a.ledger.allowances.tobytes() == b.ledger.allowances.tobytes()
+    assert a.ledger.cash.tobytes() == b.ledger.cash.tobytes()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"policy.price_floor": 30.0},
+        {"policy.price_ceiling": 45.0},
+        {"trading.listed_band": 0.02, "trading.block_min_size": 5000},
+    ],
+)
+def test_numba_backend_identical_under_price_limits(overrides: dict[str, float]) -> None:
+    pytest.importorskip("numba")
+    sc = with_overrides(load_scenario("china-national-tiny"), overrides)
+    kw = {"seed": 2, "replicates": 2, "check_invariants": False}
+    a, b = simulate(sc, backend="numpy", **kw), simulate(sc, backend="numba", **kw)
+    assert result_digest(a) == result_digest(b)
+    assert np.isfinite(a.market["price"]).all()
+
+
+def test_numba_replicate_k_of_a_batch_equals_a_numpy_run_alone() -> None:
+    pytest.importorskip("numba")
+    sc = load_scenario("china-national-tiny")
+    batch = simulate(sc, seed=9, replicates=3, backend="numba", check_invariants=False)
+    alone = simulate(sc, seed=9, first_replicate=2, backend="numpy")
+    got = batch.market.xs(2, level="replicate")
+    want = alone.market.xs(2, level="replicate")
+    assert got.to_numpy().tobytes() == want.to_numpy().tobytes()
