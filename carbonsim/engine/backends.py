@@ -15,6 +15,8 @@ Compiled steps:
   :mod:`carbonsim.market._ledger_numba` (the numpy path runs instead when invariant checks
   are on, so the checked :meth:`~carbonsim.market.ledger.Ledger.settle_cells` sees every
   settlement);
+- the strategies' reads of holdings and expected obligations at the units that act and
+  the exchange routing of their orders, by :mod:`carbonsim.engine._view_numba`;
 - the hashing of random numbers drawn at selected cells and of the units that act in a
   session (:meth:`carbonsim._random.BatchRandom.bernoulli_cells`), by
   :class:`carbonsim._random_numba.CompiledBatchRandom`.
@@ -44,6 +46,8 @@ class SessionKernels:
     clear: Callable[..., Any]
     random: type[BatchRandom]
     settle: Callable[..., Any] | None
+    view_source: type
+    route: Callable[..., Any]
 
 
 def check_backend(backend: str) -> str:
@@ -65,14 +69,24 @@ def session_kernels(backend: str) -> SessionKernels:
         For ``"numba"`` when the optional ``numba`` package is not installed.
     """
     if check_backend(backend) == "numpy":
-        return SessionKernels(clear=clear_session, random=BatchRandom, settle=None)
+        from carbonsim.engine.simulation import _PeriodView, route_orders
+
+        return SessionKernels(
+            clear=clear_session,
+            random=BatchRandom,
+            settle=None,
+            view_source=_PeriodView,
+            route=route_orders,
+        )
     fast = importlib.import_module("carbonsim.clearing._session_numba")
     fast_random = importlib.import_module("carbonsim._random_numba")
     fast_ledger = importlib.import_module("carbonsim.market._ledger_numba")
+    fast_view = importlib.import_module("carbonsim.engine._view_numba")
     try:
         fast.compile_kernels()
         fast_random.compile_kernels()
         fast_ledger.compile_kernels()
+        fast_view.compile_kernels()
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
             "backend='numba' needs the optional numba package "
@@ -82,4 +96,6 @@ def session_kernels(backend: str) -> SessionKernels:
         clear=fast.clear_session_compiled,
         random=fast_random.CompiledBatchRandom,
         settle=fast_ledger.settle_fills_compiled,
+        view_source=fast_view.CompiledPeriodView,
+        route=fast_view.route_compiled,
     )

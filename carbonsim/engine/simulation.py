@@ -89,7 +89,14 @@ from carbonsim.scenario.schema import PeriodSpec, Scenario
 
 log = logging.getLogger(__name__)
 
-__all__ = ["INVARIANTS_ENV", "InvariantError", "Simulation", "build_units", "simulate"]
+__all__ = [
+    "INVARIANTS_ENV",
+    "InvariantError",
+    "Simulation",
+    "build_units",
+    "route_orders",
+    "simulate",
+]
 
 #: Environment variable that turns invariant checks on by default (``1`` or ``true``).
 INVARIANTS_ENV = "CARBONSIM_CHECK_INVARIANTS"
@@ -117,6 +124,41 @@ def _bands(reference: FloatArray, fraction: float, tick: float) -> tuple[FloatAr
     hi_t = np.asarray(snap_down(reference * (1.0 + fraction), tick), np.int64)
     hi_t = np.maximum(hi_t, lo_t)
     return ticks_to_price(lo_t, tick), ticks_to_price(hi_t, tick)
+
+
+def route_orders(
+    orders: Orders, view: MarketView, n_units: int, block_min_size: float, listed_max_size: float
+) -> Orders:
+    """Apply the exchange's order rules to a session's orders (numpy backend).
+
+    A unit's offers together never exceed its holdings (scaled down pro rata, whole
+    tonnes); block orders below ``block_min_size`` go to the listed segment; listed orders
+    stay below ``listed_max_size``; orders under one tonne are dropped.
+    """
+    n = n_units
+    qty = orders.qty.copy()
+    sells = ~orders.is_buy
+    if sells.any():
+        # a unit's offers together never exceed its holdings: scale them down pro rata
+        # (per selling cell: work proportional to the orders, not to R x N)
+        cell, inverse = unique_inverse(orders.replicate[sells] * n + orders.unit[sells])
+        offered = np.bincount(inverse, weights=qty[sells], minlength=len(cell))
+        held = view.holdings_at(cell // n, cell % n)
+        scale = np.divide(held, offered, out=np.ones(len(cell)), where=offered > held)
+        qty[sells] = np.floor(qty[sells] * scale[inverse])
+    segment = orders.segment.copy()
+    segment[(segment == BLOCK) & (qty < block_min_size)] = LISTED
+    listed = segment == LISTED
+    qty[listed] = np.minimum(qty[listed], np.ceil(listed_max_size) - 1.0)
+    keep = qty >= 1.0
+    return Orders(
+        replicate=orders.replicate[keep],
+        unit=orders.unit[keep],
+        is_buy=orders.is_buy[keep],
+        price=orders.price[keep],
+        qty=qty[keep],
+        segment=segment[keep],
+    )
 
 
 class InvariantError(AssertionError):
@@ -802,7 +844,7 @@ class Simulation:
         end = int(np.searchsorted(self._session_times, deadline_t))
         to_deadline = end - 1 - self.session_index
         in_cycle = max(end - int(np.searchsorted(self._session_times, p.t_start)), 1)
-        self._view_source = _PeriodView(self.ledger, p, c)
+        self._view_source = self.kernels.view_source(self.ledger, p, c)
         return MarketView.deferred(
             self._view_source,
             (r, n),
@@ -813,32 +855,12 @@ class Simulation:
         )
 
     def _route(self, orders: Orders, view: MarketView) -> Orders:
-        """Apply exchange rules: sells within holdings, segment sizes, band repricing."""
+        """Apply the exchange's order rules (:func:`route_orders`, or the backend's kernel)."""
         tr = self.scenario.trading
-        n = self.units.n_units
-        qty = orders.qty.copy()
-        sells = ~orders.is_buy
-        if sells.any():
-            # a unit's offers together never exceed its holdings: scale them down pro rata
-            # (per selling cell: work proportional to the orders, not to R x N)
-            cell, inverse = unique_inverse(orders.replicate[sells] * n + orders.unit[sells])
-            offered = np.bincount(inverse, weights=qty[sells], minlength=len(cell))
-            held = view.holdings_at(cell // n, cell % n)
-            scale = np.divide(held, offered, out=np.ones(len(cell)), where=offered > held)
-            qty[sells] = np.floor(qty[sells] * scale[inverse])
-        segment = orders.segment.copy()
-        segment[(segment == BLOCK) & (qty < tr.block_min_size)] = LISTED
-        listed = segment == LISTED
-        qty[listed] = np.minimum(qty[listed], np.ceil(tr.listed_max_size) - 1.0)
-        keep = qty >= 1.0
-        return Orders(
-            replicate=orders.replicate[keep],
-            unit=orders.unit[keep],
-            is_buy=orders.is_buy[keep],
-            price=orders.price[keep],
-            qty=qty[keep],
-            segment=segment[keep],
+        out: Orders = self.kernels.route(
+            orders, view, self.units.n_units, tr.block_min_size, tr.listed_max_size
         )
+        return out
 
     def _session(self, t: float, i: int) -> None:
         sc = self.scenario
