@@ -17,12 +17,28 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from carbonsim._random import _GOLDEN, _M1, _M2, BatchRandom, Where, _bits_threshold
+from carbonsim._random import (
+    _GOLDEN,
+    _INV_2_53,
+    _M1,
+    _M2,
+    BatchRandom,
+    Where,
+    _bits_threshold,
+    _mix64_int,
+)
 
-__all__ = ["CompiledBatchRandom", "cell_words", "compile_kernels", "true_cells"]
+__all__ = [
+    "CompiledBatchRandom",
+    "cell_uniforms",
+    "cell_words",
+    "compile_kernels",
+    "true_cells",
+]
 
 U64Array = npt.NDArray[np.uint64]
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 
 
 def _mix(z: np.uint64) -> np.uint64:
@@ -32,17 +48,48 @@ def _mix(z: np.uint64) -> np.uint64:
     return z ^ (z >> np.uint64(31))
 
 
-def cell_words(base: U64Array, rows: IntArray, cols: IntArray) -> U64Array:
-    """Words ``mix64(base[rows] + golden * (cols + 1))`` of the selected cells, (K,)."""
-    k = rows.shape[0]
-    out = np.empty(k, np.uint64)
-    for i in range(k):
-        out[i] = _mix(base[rows[i]] + _GOLDEN * np.uint64(cols[i] + 1))
+def _bases(keys: U64Array, cmix: np.uint64) -> U64Array:
+    """Per-replicate bases ``mix64(key_r ^ mix64(c))`` of a draw (``cmix`` = mix64(c))."""
+    out = np.empty(keys.shape[0], np.uint64)
+    for r in range(keys.shape[0]):
+        out[r] = _mix(keys[r] ^ cmix)
     return out
 
 
-def true_cells(base: U64Array, per: int, bound: np.uint64) -> tuple[IntArray, IntArray]:
+def cell_words(
+    keys: U64Array, cmix: np.uint64, rows: IntArray, cols: IntArray, per: int
+) -> tuple[bool, U64Array]:
+    """Words ``mix64(base[rows] + golden * (cols + 1))`` of the selected cells, (K,), and
+    whether every cell lies in ``[0, R) x [0, per)`` (nothing is computed when not)."""
+    k = rows.shape[0]
+    out = np.empty(k, np.uint64)
+    n_rows = keys.shape[0]
+    for i in range(k):
+        if cols[i] < 0 or cols[i] >= per or rows[i] < 0 or rows[i] >= n_rows:
+            return False, out
+    base = _bases(keys, cmix)
+    for i in range(k):
+        out[i] = _mix(base[rows[i]] + _GOLDEN * np.uint64(cols[i] + 1))
+    return True, out
+
+
+def cell_uniforms(
+    keys: U64Array, cmix: np.uint64, rows: IntArray, cols: IntArray, per: int
+) -> tuple[bool, FloatArray]:
+    """The uniforms :meth:`BatchRandom.random` makes of :func:`cell_words`' words."""
+    ok, words = cell_words(keys, cmix, rows, cols, per)
+    out = np.empty(words.shape[0], np.float64)
+    if ok:
+        for i in range(words.shape[0]):
+            out[i] = (np.float64(words[i] >> np.uint64(11)) + 0.5) * _INV_2_53
+    return ok, out
+
+
+def true_cells(
+    keys: U64Array, cmix: np.uint64, per: int, bound: np.uint64
+) -> tuple[IntArray, IntArray]:
     """Row-major (rows, cols) of the cells whose word is below ``bound``, over ``(R, per)``."""
+    base = _bases(keys, cmix)
     n_rows = base.shape[0]
     cap = 64
     rows = np.empty(cap, np.int64)
@@ -73,9 +120,12 @@ def compile_kernels() -> None:
     if _compiled:
         return
     numba = importlib.import_module("numba")
-    global _mix
+    global _mix, _bases, cell_words
     _mix = numba.njit(cache=True)(_mix)
-    _compiled["cell_words"] = numba.njit(cache=True)(cell_words)
+    _bases = numba.njit(cache=True)(_bases)
+    cell_words = numba.njit(cache=True)(cell_words)
+    _compiled["cell_words"] = cell_words
+    _compiled["cell_uniforms"] = numba.njit(cache=True)(cell_uniforms)
     _compiled["true_cells"] = numba.njit(cache=True)(true_cells)
 
 
@@ -84,20 +134,43 @@ class CompiledBatchRandom(BatchRandom):
 
     Full draws of any shape and masked draws given as a boolean mask use the inherited
     numpy code; masked draws given as ``(rows, cols)`` index pairs and
-    :meth:`bernoulli_cells` run compiled. Call :func:`compile_kernels` first.
+    :meth:`bernoulli_cells` run compiled, one call each (the per-replicate bases are mixed
+    inside the kernel). Call :func:`compile_kernels` first.
     """
+
+    def _next_mix(self) -> np.uint64:
+        """``mix64(c)`` of the next draw ``c``; advances the counter."""
+        c = _mix64_int(self._counter)
+        self._counter += 1
+        return np.uint64(c)
+
+    def _cells(self, shape: tuple[int, ...], where: Where) -> tuple[IntArray, IntArray, int]:
+        per = self._check_shape(shape)
+        if len(shape) != 2:
+            raise ValueError("index pairs for where= need a 2-D draw shape (R, N)")
+        rows, cols = (np.asarray(a, np.int64) for a in where)
+        return rows, cols, per
 
     def _bits_where(self, shape: tuple[int, ...], where: Where) -> np.ndarray:
         if not isinstance(where, tuple):
             return super()._bits_where(shape, where)
-        per = self._check_shape(shape)
-        if len(shape) != 2:
-            raise ValueError("index pairs for where= need a 2-D draw shape (R, N)")
-        r, j = (np.asarray(a, np.int64) for a in where)
-        if j.size and not (int(j.min()) >= 0 and int(j.max()) < per):
-            raise IndexError(f"where= columns must lie in [0, {per}) for shape {shape}")
-        words: np.ndarray = _compiled["cell_words"](self._next_base(), r, j)
-        return words
+        rows, cols, per = self._cells(shape, where)
+        ok, words = _compiled["cell_words"](self._keys, self._next_mix(), rows, cols, per)
+        if not ok:  # cells out of range: the numpy draw raises (or wraps negative rows)
+            self._counter -= 1
+            return super()._bits_where(shape, where)
+        return np.asarray(words)
+
+    def random(self, shape: tuple[int, ...], where: Where | None = None) -> FloatArray:
+        if not isinstance(where, tuple):
+            return super().random(shape, where)
+        shape = tuple(int(s) for s in shape)
+        rows, cols, per = self._cells(shape, where)
+        ok, out = _compiled["cell_uniforms"](self._keys, self._next_mix(), rows, cols, per)
+        if not ok:  # cells out of range: the numpy draw raises (or wraps negative rows)
+            self._counter -= 1
+            return super().random(shape, where)
+        return np.asarray(out)
 
     def bernoulli_cells(
         self, shape: tuple[int, int], p: float
@@ -108,5 +181,5 @@ class CompiledBatchRandom(BatchRandom):
         bound = _bits_threshold(float(p))
         if bound is None:
             return super().bernoulli_cells(shape, p)
-        rows, cols = _compiled["true_cells"](self._next_base(), per, np.uint64(bound))
+        rows, cols = _compiled["true_cells"](self._keys, self._next_mix(), per, np.uint64(bound))
         return rows, cols

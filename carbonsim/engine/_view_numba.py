@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders
-from carbonsim.engine.simulation import Cells, _PeriodView
+from carbonsim.engine.simulation import Cells, _PeriodView, check_order_cells
 
 __all__ = ["CompiledPeriodView", "compile_kernels", "route_compiled"]
 
@@ -29,15 +29,28 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 
-def holdings_kernel(allow: IntArray, idx: IntArray, rows: IntArray, cols: IntArray) -> FloatArray:
-    """Allowances of the vintages ``idx`` held in each cell (integer sums), as float."""
+def _in_range(rows: IntArray, cols: IntArray, n_rows: int, n_cols: int) -> bool:
+    """Whether every cell lies in ``[0, n_rows) x [0, n_cols)``."""
+    for i in range(rows.shape[0]):
+        if rows[i] < 0 or rows[i] >= n_rows or cols[i] < 0 or cols[i] >= n_cols:
+            return False
+    return True
+
+
+def holdings_kernel(
+    allow: IntArray, idx: IntArray, rows: IntArray, cols: IntArray
+) -> tuple[bool, FloatArray]:
+    """Allowances of the vintages ``idx`` held in each cell (integer sums), as float, and
+    whether the cells lie in range (nothing is read when not)."""
     out = np.empty(rows.shape[0], np.float64)
+    if not _in_range(rows, cols, allow.shape[0], allow.shape[1]):
+        return False, out
     for i in range(rows.shape[0]):
         total = np.int64(0)
         for k in idx:
             total += allow[rows[i], cols[i], k]
         out[i] = np.float64(total)
-    return out
+    return True, out
 
 
 def _max(a: float, b: float) -> float:
@@ -60,11 +73,14 @@ def obligation_kernel(
     offset_share: float,
     rows: IntArray,
     cols: IntArray,
-) -> FloatArray:
+) -> tuple[bool, FloatArray]:
     """The engine's expected obligation net of usable offsets and allocation still to
-    come, t, at each cell (the formulas of ``_PeriodView.obligation``)."""
+    come, t, at each cell (the formulas of ``_PeriodView.obligation``), and whether the
+    cells lie in range (nothing is read when not)."""
     c = certainty
     out = np.empty(rows.shape[0], np.float64)
+    if not _in_range(rows, cols, offsets.shape[0], offsets.shape[1]):
+        return False, out
     for i in range(rows.shape[0]):
         r, u = rows[i], cols[i]
         if verified:
@@ -81,15 +97,25 @@ def obligation_kernel(
         cap = offset_share * _max(ob, 0.0)
         offset_use = held if (held <= cap or np.isnan(held)) else cap
         out[i] = _max(ob - offset_use, 0.0) - future
-    return out
+    return True, out
 
 
 def offered_kernel(
-    n_units: int, rep: IntArray, unit: IntArray, is_buy: BoolArray, qty: FloatArray
-) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
-    """Selling cells sorted by (replicate, unit): ``(rows, cols, offered, cell_of_order)``
-    with each cell's total offer (summed in order) and each order's cell (-1 for bids)."""
+    n_replicates: int,
+    n_units: int,
+    rep: IntArray,
+    unit: IntArray,
+    is_buy: BoolArray,
+    qty: FloatArray,
+) -> tuple[bool, IntArray, IntArray, FloatArray, IntArray]:
+    """Selling cells sorted by (replicate, unit): ``(ok, rows, cols, offered,
+    cell_of_order)`` with each cell's total offer (summed in order) and each order's cell
+    (-1 for bids); ``ok`` is False (and nothing computed) when an order's cell is out of
+    range."""
     n = rep.shape[0]
+    if not _in_range(rep, unit, n_replicates, n_units):
+        empty = np.zeros(0, np.int64)
+        return False, empty, empty, np.zeros(0), empty
     k = 0
     for i in range(n):
         if not is_buy[i]:
@@ -122,7 +148,7 @@ def offered_kernel(
     for i in range(n):  # in order of the orders, as np.bincount adds
         if cell_of[i] >= 0:
             offered[cell_of[i]] += qty[i]
-    return rows, cols, offered, cell_of
+    return True, rows, cols, offered, cell_of
 
 
 def route_kernel(
@@ -160,8 +186,9 @@ def compile_kernels() -> None:
     if _compiled:
         return
     numba = importlib.import_module("numba")
-    global _max
+    global _max, _in_range
     _max = numba.njit(cache=True)(_max)
+    _in_range = numba.njit(cache=True)(_in_range)
     for f in (holdings_kernel, obligation_kernel, offered_kernel, route_kernel):
         _compiled[f.__name__] = numba.njit(cache=True)(f)
 
@@ -175,8 +202,10 @@ class CompiledPeriodView(_PeriodView):
             return super().holdings(cells)
         idx = self.ledger._valid_vintage_indices(self.p.last_year, None)
         rows, cols = (np.asarray(a, np.int64) for a in cells)
-        out: FloatArray = _compiled["holdings_kernel"](self.ledger._allowances, idx, rows, cols)
-        return out
+        ok, out = _compiled["holdings_kernel"](self.ledger._allowances, idx, rows, cols)
+        if not ok:  # cells out of range: the numpy read raises its error
+            return super().holdings(cells)
+        return np.asarray(out)
 
     def obligation(self, cells: Cells | None) -> FloatArray:
         p = self.p
@@ -186,7 +215,7 @@ class CompiledPeriodView(_PeriodView):
             return super().obligation(cells)  # whole arrays (and a bad state) stay numpy
         rows, cols = (np.asarray(a, np.int64) for a in cells)
         empty = np.zeros((0, 0))
-        out: FloatArray = _compiled["obligation_kernel"](
+        ok, out = _compiled["obligation_kernel"](
             p.verified_known,
             p.obligation,
             p.surrendered,
@@ -202,16 +231,21 @@ class CompiledPeriodView(_PeriodView):
             rows,
             cols,
         )
-        return out
+        if not ok:  # cells out of range: the numpy read raises its error
+            return super().obligation(cells)
+        return np.asarray(out)
 
 
 def route_compiled(
     orders: Orders, view: MarketView, n_units: int, block_min_size: float, listed_max: float
 ) -> Orders:
     """The engine's numpy routing of ``orders``, compiled; the same orders bit for bit."""
-    rows, cols, offered, cell_of = _compiled["offered_kernel"](
-        n_units, orders.replicate, orders.unit, orders.is_buy, orders.qty
+    n_rep = view.shape[0]
+    ok, rows, cols, offered, cell_of = _compiled["offered_kernel"](
+        n_rep, n_units, orders.replicate, orders.unit, orders.is_buy, orders.qty
     )
+    if not ok:
+        check_order_cells(orders, n_rep, n_units)  # raises, naming the order
     held = view.holdings_at(rows, cols) if rows.size else np.zeros(0)
     qty, segment, keep = _compiled["route_kernel"](
         orders.qty,

@@ -94,6 +94,7 @@ __all__ = [
     "InvariantError",
     "Simulation",
     "build_units",
+    "check_order_cells",
     "route_orders",
     "simulate",
 ]
@@ -126,6 +127,22 @@ def _bands(reference: FloatArray, fraction: float, tick: float) -> tuple[FloatAr
     return ticks_to_price(lo_t, tick), ticks_to_price(hi_t, tick)
 
 
+def check_order_cells(orders: Orders, n_replicates: int, n_units: int) -> None:
+    """Raise ``ValueError`` naming the first order whose replicate or unit is out of range."""
+    for name, idx, size in (
+        ("replicate", orders.replicate, n_replicates),
+        ("unit", orders.unit, n_units),
+    ):
+        bad = np.flatnonzero((idx < 0) | (idx >= size))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"orders: {name} index {int(idx[i])} of order {i} is outside [0, {size}); "
+                f"a strategy must return orders for the view's {n_replicates} replicates "
+                f"and {n_units} units"
+            )
+
+
 def route_orders(
     orders: Orders, view: MarketView, n_units: int, block_min_size: float, listed_max_size: float
 ) -> Orders:
@@ -134,8 +151,19 @@ def route_orders(
     A unit's offers together never exceed its holdings (scaled down pro rata, whole
     tonnes); block orders below ``block_min_size`` go to the listed segment; listed orders
     stay below ``listed_max_size``; orders under one tonne are dropped.
+
+    Raises
+    ------
+    ValueError
+        For an order whose replicate or unit lies outside the view's ``(R, N)`` (a
+        strategy's mistake), naming the order (:func:`check_order_cells`).
     """
     n = n_units
+    if len(orders):
+        lo_r, hi_r = int(orders.replicate.min()), int(orders.replicate.max())
+        lo_u, hi_u = int(orders.unit.min()), int(orders.unit.max())
+        if lo_r < 0 or hi_r >= view.shape[0] or lo_u < 0 or hi_u >= n:
+            check_order_cells(orders, view.shape[0], n)
     qty = orders.qty.copy()
     sells = ~orders.is_buy
     if sells.any():
@@ -231,6 +259,16 @@ class _PeriodState:
 Cells = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
 
 
+def _check_cells(op: str, cells: Cells, shape: tuple[int, ...]) -> None:
+    """Raise ``IndexError`` unless every cell lies in ``[0, R) x [0, N)`` (a flat gather
+    would otherwise read another row for a column out of range)."""
+    rows, cols = cells
+    if len(rows) and not (
+        rows.min() >= 0 and rows.max() < shape[0] and cols.min() >= 0 and cols.max() < shape[1]
+    ):
+        raise IndexError(f"{op}: cells must lie in [0, {shape[0]}) x [0, {shape[1]})")
+
+
 class _PeriodView:
     """The :class:`~carbonsim.agents.ViewSource` of one trading session in period ``p``.
 
@@ -270,6 +308,8 @@ class _PeriodView:
         return ob, np.maximum(expected_final - at(p.allocated), 0.0)
 
     def obligation(self, cells: Cells | None) -> FloatArray:
+        if cells is not None:
+            _check_cells("obligation_at", cells, self.p.obligation.shape)
         ob, future_alloc = self.raw_obligation(cells)
         offsets = self.ledger.offsets
         if cells is None:

@@ -141,12 +141,20 @@ def test_bernoulli_cells_equal_the_nonzero_cells_of_a_full_draw() -> None:
         BatchRandom(seeds).bernoulli_cells((4, 5, 6), 0.1)  # type: ignore[arg-type]
 
 
-def test_compiled_masked_draw_checks_columns() -> None:
+def test_compiled_masked_draw_checks_cells_as_numpy_does() -> None:
     rng = CompiledBatchRandom(replicate_seeds(0, 2))
-    with pytest.raises(IndexError, match=r"where= columns must lie in \[0, 5\)"):
-        rng.random((2, 5), where=(np.array([0]), np.array([5])))
+    for draw in (rng.random, rng.standard_normal, lambda s, where: rng.bernoulli(s, 0.5, where)):
+        with pytest.raises(IndexError, match=r"where= columns must lie in \[0, 5\)"):
+            draw((2, 5), where=(np.array([0]), np.array([5])))
+        with pytest.raises(IndexError, match="out of bounds"):
+            draw((2, 5), where=(np.array([2]), np.array([1])))
     with pytest.raises(ValueError, match="number of replicates 2"):
         rng.random((3, 5), where=(np.array([0]), np.array([1])))
+    # a negative row counts from the end, as in numpy indexing, with the counter kept
+    a, b = BatchRandom(replicate_seeds(0, 2)), CompiledBatchRandom(replicate_seeds(0, 2))
+    cells = (np.array([-1, 0]), np.array([3, 3]))
+    assert a.random((2, 5), where=cells).tobytes() == b.random((2, 5), where=cells).tobytes()
+    assert a.random((2, 5)).tobytes() == b.random((2, 5)).tobytes()
 
 
 # ----------------------------------------------------------------------------- settlement

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders
 from carbonsim.engine import Simulation, simulate
 from carbonsim.engine.backends import BACKENDS, check_backend, session_kernels
 from carbonsim.scenario import list_scenarios, load_scenario
@@ -110,6 +111,11 @@ class _Crosscheck(Simulation):
                     self.mismatches.append(f"{what} at session {self.session_index}")
                 self.compared[what] += 1
             self.compared["verified"] += p.verified_known
+            outside = (np.array([0]), np.array([self.units.n_units]))
+            for what in ("holdings", "obligation"):  # a cell out of range: numpy's error
+                for src in (a, b):
+                    with pytest.raises(IndexError):
+                        getattr(src, what)(outside)
         return view
 
     def _route(self, orders, view):  # type: ignore[no-untyped-def]
@@ -137,3 +143,51 @@ def test_compiled_view_reads_and_routing_equal_numpy_every_session(name: str) ->
     assert sim.compared["verified"] > 0
     assert sim.compared["obligation"] > sim.compared["verified"]
     assert sim.compared["route"] == len(sim.days)
+
+
+def _view(holdings: np.ndarray) -> MarketView:
+    r, n = holdings.shape
+    return MarketView(
+        session=0,
+        sessions_to_deadline=10,
+        sessions_in_cycle=100,
+        holdings=holdings,
+        expected_obligation=np.zeros((r, n)),
+        obligation_certainty=1.0,
+        last_close=np.full(r, 50.0),
+        expected_price=np.full(r, 50.0),
+        unit_size=np.full(n, 1e4),
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_routing_scales_offers_to_holdings_and_refuses_foreign_cells(backend: str) -> None:
+    if backend == "numba":
+        pytest.importorskip("numba")
+    route = session_kernels(backend).route
+    view = _view(np.array([[10.0, 0.0, 7.0]]))
+    orders = Orders(
+        replicate=np.zeros(4, np.int64),
+        unit=np.array([0, 0, 2, 1]),
+        is_buy=np.array([False, False, False, True]),
+        price=np.full(4, 50.0),
+        qty=np.array([8.0, 12.0, 5.0, 200.0]),
+        segment=np.array([LISTED, LISTED, LISTED, BLOCK]),
+    )
+    out = route(orders, view, 3, 100.0, 150.0)
+    # unit 0 offers 20 t but holds 10: both offers halved; unit 2 keeps 5 t; the 200 t
+    # block bid stays in the block segment
+    assert out.qty.tolist() == [4.0, 6.0, 5.0, 200.0]
+    assert out.segment.tolist() == [LISTED, LISTED, LISTED, BLOCK]
+    small_block = route(orders, view, 3, 500.0, 150.0)  # below the block minimum: listed,
+    assert small_block.segment.tolist() == [LISTED] * 4  # then capped below the listed max
+    assert small_block.qty.tolist() == [4.0, 6.0, 5.0, 149.0]
+    bad = Orders(
+        replicate=np.zeros(2, np.int64),
+        unit=np.array([1, 3]),
+        is_buy=np.array([True, True]),
+        price=np.full(2, 50.0),
+        qty=np.full(2, 5.0),
+    )
+    with pytest.raises(ValueError, match=r"orders: unit index 3 of order 1 is outside \[0, 3\)"):
+        route(bad, view, 3, 100.0, 150.0)
