@@ -9,9 +9,11 @@ Run from the repository root::
 Sections (each time is the median of ``time.perf_counter`` over the repeats shown):
 
 * **national**: ``carbonsim.simulate("china-national", seed=0)`` (2,257 units, 840 trading
-  sessions, three compliance periods, one replicate) side by side with
-  ``benchmarks/reference_agents.py``, the same model written with one Python object per
-  unit; before reporting, the script checks that both produced bit-identical market series.
+  sessions, three compliance periods, one replicate) with ``backend="numpy"`` and, when
+  the optional numba is installed, ``backend="numba"`` (runs alternating), side by side
+  with ``benchmarks/reference_agents.py``, the same model written with one Python object
+  per unit; before reporting, the script checks that all produced bit-identical market
+  series.
 * **units**: the national scenario with ``population.n_units = N`` and
   ``population.total_emissions = N x 2e6`` t; the full window up to 10^5 units, and the
   first compliance period only (``china-national-tiny``'s 2021 window, 114 sessions) for
@@ -25,12 +27,14 @@ Sections (each time is the median of ``time.perf_counter`` over the repeats show
   it), the peak memory the run itself allocated. The growth exponents are the slopes of
   log time and log traced memory against log N or log R between consecutive rows.
 * **lockstep**: R = 1 and R = 100 of the national scenario in alternating fresh processes,
-  four pairs, and the median of the paired ratios (the target "100 replicates at most 10x
-  one" compares two timings that, taken minutes apart, see different load).
+  four pairs (two more with ``backend="numba"``), and the median of the paired ratios (the
+  target "100 replicates at most 10x one" compares two timings that, taken minutes apart,
+  see different load).
 * **sweep**: :func:`carbonsim.sweep` with 1 and 2 local worker processes (same tasks).
 * **profile**: ``cProfile`` of the national run: time per step of a session, the top
   functions, and the number of Python function calls at 10^3 and 10^4 units (equal counts
-  mean no Python loop runs over units or orders).
+  mean no Python loop runs over units or orders); the time per step again with
+  ``backend="numba"``.
 
 The full run writes its tables between the markers of the "Engine" section of
 ``benchmarks/README.md`` (``--no-readme`` to skip).
@@ -125,11 +129,14 @@ def slope(x: Sequence[float], y: Sequence[float]) -> float:
 
 def child(config: dict[str, Any]) -> dict[str, Any]:
     """Run one configuration in this (fresh) process; return time and memory."""
-    cs.simulate("china-national-tiny", seed=0)  # warm-up: imports, calendar, caches
+    backend = config.get("backend", "numpy")
+    # warm-up: imports, calendar, caches (and the compiled kernels, loaded from numba's cache)
+    cs.simulate("china-national-tiny", seed=0, backend=backend)
     sc = scenario(config["window"], config.get("n_units"))
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     seconds, res = median_time(
-        lambda: cs.simulate(sc, seed=0, replicates=config["replicates"]), config["repeats"]
+        lambda: cs.simulate(sc, seed=0, replicates=config["replicates"], backend=backend),
+        config["repeats"],
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     traced = float("nan")
@@ -137,7 +144,7 @@ def child(config: dict[str, Any]) -> dict[str, Any]:
         # one more run under tracemalloc (numpy reports its buffers to it): the peak of the
         # memory the run itself allocates, free of the interpreter's and libraries' baseline
         tracemalloc.start()
-        cs.simulate(sc, seed=0, replicates=config["replicates"])
+        cs.simulate(sc, seed=0, replicates=config["replicates"], backend=backend)
         traced = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
     return {
@@ -170,30 +177,53 @@ def run_child(config: dict[str, Any], timeout: float = 1800.0) -> dict[str, Any]
 # ---------------------------------------------------------------------------- sections
 
 
+def has_numba() -> bool:
+    """Whether the optional numba package (``carbonsim[fast]``) is importable."""
+    try:
+        import numba  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
 def bench_national(repeats: int, ref_repeats: int) -> dict[str, Any]:
-    """carbonsim vs the object-per-agent reference on the national scenario, one replicate."""
+    """carbonsim (both backends) vs the object-per-agent reference on the national
+    scenario, one replicate. The backends' runs alternate, so both see the same load."""
     if str(ROOT) not in sys.path:  # run as a script: benchmarks/ itself is on sys.path
         sys.path.insert(0, str(ROOT))
     from benchmarks.reference_agents import run_reference
 
-    cs.simulate("china-national-tiny", seed=0)  # warm-up
-    t_cs, res = median_time(lambda: cs.simulate("china-national", seed=0), repeats)
+    backends = ["numpy", "numba"] if has_numba() else ["numpy"]
+    for b in backends:  # warm-up (compiles the kernels, or loads them from numba's cache)
+        cs.simulate("china-national-tiny", seed=0, backend=b)
+    times: dict[str, list[float]] = {b: [] for b in backends}
+    results = {}
+    for _ in range(repeats):
+        for b in backends:
+            t0 = time.perf_counter()
+            results[b] = cs.simulate("china-national", seed=0, backend=b)
+            times[b].append(time.perf_counter() - t0)
     t_ref, ref = median_time(lambda: run_reference("china-national", seed=0), ref_repeats)
-    market = res.market.xs(0, level="replicate")
-    identical = all(
-        np.array_equal(market[c].to_numpy(), ref.market[c].to_numpy(), equal_nan=True)
-        for c in COMPARED
-    )
-    if not identical:
-        raise AssertionError("carbonsim and the reference disagree on the national scenario")
+    for b, res in results.items():
+        market = res.market.xs(0, level="replicate")
+        identical = all(
+            np.array_equal(market[c].to_numpy(), ref.market[c].to_numpy(), equal_nan=True)
+            for c in COMPARED
+        )
+        if not identical:
+            raise AssertionError(
+                f"carbonsim (backend {b!r}) and the reference disagree on the national scenario"
+            )
+    market = results["numpy"].market.xs(0, level="replicate")
     return {
-        "carbonsim": t_cs,
+        "carbonsim": statistics.median(times["numpy"]),
+        "backends": {b: statistics.median(t) for b, t in times.items()},
         "reference": t_ref,
         "repeats": repeats,
         "ref_repeats": ref_repeats,
         "orders": ref.orders,
         "volume": float(market["volume"].sum()),
-        "units": int(res.provenance["units"]),
+        "units": int(results["numpy"].provenance["units"]),
         "sessions": len(market),
     }
 
@@ -227,7 +257,7 @@ def bench_scaling(quick: bool) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def bench_lockstep(pairs: int) -> list[dict[str, float]]:
+def bench_lockstep(pairs: int, backend: str = "numpy") -> list[dict[str, float]]:
     """R = 1 and R = 100 of the national scenario timed in alternating fresh processes.
 
     The ratio of the two is a target; timing them side by side, pair after pair, exposes
@@ -239,9 +269,9 @@ def bench_lockstep(pairs: int) -> list[dict[str, float]]:
         t = {}
         for k in (1, 100):
             cfg = {"window": FULL, "n_units": None, "replicates": k, "repeats": 1}
-            t[k] = run_child({**cfg, "traced": False})["seconds"]
+            t[k] = run_child({**cfg, "traced": False, "backend": backend})["seconds"]
         out.append({"r1": t[1], "r100": t[100], "ratio": t[100] / t[1]})
-        print(f"  R = 1 {t[1]:.2f} s, R = 100 {t[100]:.2f} s: {t[100] / t[1]:.1f}x")
+        print(f"  {backend}: R = 1 {t[1]:.2f} s, R = 100 {t[100]:.2f} s: {t[100] / t[1]:.1f}x")
     return out
 
 
@@ -271,6 +301,8 @@ _STEPS = (
     ("order concatenation", "base.py", "concat"),
     ("exchange routing (`_route`)", "simulation.py", "_route"),
     ("session call auctions (`clear_session`)", "batch.py", "clear_session"),
+    ("session call auctions, compiled", "_session_numba.py", "clear_session_compiled"),
+    ("settlement, compiled (aggregation, ledger)", "_ledger_numba.py", "settle_fills_compiled"),
     ("other call auctions (`call_auction_batch`)", "batch.py", "call_auction_batch"),
     ("settlement (`Ledger.settle_cells`, unchecked core)", "ledger.py", "_settle_cells_trusted"),
     ("settlement (`Ledger.settle_trades`)", "ledger.py", "settle_trades"),
@@ -289,13 +321,13 @@ def _stat(stats: pstats.Stats, file_part: str, func: str) -> tuple[int, float, f
     return 0, 0.0, 0.0
 
 
-def bench_profile() -> dict[str, Any]:
+def bench_profile(backend: str = "numpy", count_calls: bool = True) -> dict[str, Any]:
     """cProfile of the national run; function-call counts at 10^3 and 10^4 units."""
-    cs.simulate("china-national-tiny", seed=0)  # warm-up
+    cs.simulate("china-national-tiny", seed=0, backend=backend)  # warm-up
     sc = scenario(FULL)
     prof = cProfile.Profile()
     prof.enable()
-    cs.simulate(sc, seed=0)
+    cs.simulate(sc, seed=0, backend=backend)
     prof.disable()
     stats = pstats.Stats(prof)
     total = float(stats.total_tt)  # type: ignore[attr-defined]
@@ -309,6 +341,8 @@ def bench_profile() -> dict[str, Any]:
     )[:12]:
         where = re.sub(r".*/(carbonsim|site-packages)/", r"\1/", filename)
         top.append((f"`{name}` ({where}:{line})", int(nc), float(tt), float(ct)))
+    if not count_calls:
+        return {"total": total, "sessions": sessions, "steps": steps, "top": top}
     # Python function calls do not grow with the number of units
     calls = {}
     busiest = {}
@@ -348,7 +382,8 @@ def report(
     sweep: dict[str, Any] | None,
     profile: dict[str, Any],
     quick: bool,
-    lockstep: list[dict[str, float]] | None = None,
+    lockstep: dict[str, list[dict[str, float]]] | None = None,
+    profile_numba: dict[str, Any] | None = None,
 ) -> str:
     """All tables as markdown."""
     out = []
@@ -358,35 +393,34 @@ def report(
         f"{cpu}, {os.cpu_count()} cores (shared with other jobs), Python "
         f"{platform.python_version()}, numpy {np.__version__}, carbonsim {cs.__version__}."
     )
-    ratio = national["reference"] / national["carbonsim"]
+    ref_t = national["reference"]
     out.append(
         "\n**National scenario, one replicate** "
         f"({national['units']:,} units, {national['sessions']} sessions, "
         f"{national['orders']:,} orders reached the exchange, "
         f"{national['volume']:,.0f} t traded):\n"
     )
-    out.append(
-        table(
-            ["model", "median time (s)", "repeats", "vs reference"],
-            [
-                [
-                    "carbonsim (arrays, one batched clearing per session)",
-                    fmt_s(national["carbonsim"]),
-                    str(national["repeats"]),
-                    f"{ratio:.1f}x faster",
-                ],
-                [
-                    "object-per-agent reference (`benchmarks/reference_agents.py`)",
-                    fmt_s(national["reference"]),
-                    str(national["ref_repeats"]),
-                    "1.0x",
-                ],
-            ],
-        )
+    labels = {
+        "numpy": 'carbonsim, `backend="numpy"` (arrays, one batched clearing per session)',
+        "numba": 'carbonsim, `backend="numba"` (the same, per-session steps compiled)',
+    }
+    rows = [
+        [labels[b], fmt_s(t), str(national["repeats"]), f"{ref_t / t:.1f}x faster"]
+        for b, t in national.get("backends", {"numpy": national["carbonsim"]}).items()
+    ]
+    rows.append(
+        [
+            "object-per-agent reference (`benchmarks/reference_agents.py`)",
+            fmt_s(ref_t),
+            str(national["ref_repeats"]),
+            "1.0x",
+        ]
     )
+    out.append(table(["model", "median time (s)", "repeats", "vs reference"], rows))
     out.append(
-        "\nBoth runs gave bit-identical prices, volumes, turnover, offset volumes and "
-        "expected and fundamental prices for all sessions (checked before reporting)."
+        "\nAll runs gave bit-identical prices, volumes, turnover, offset volumes and "
+        "expected and fundamental prices for all sessions (checked before reporting); the "
+        "two backends' runs alternate, so both see the same load."
     )
     per_rep = [r for r in scaling["replicates"] if r["window"] == FULL and r["replicates"] == 100]
     if per_rep:
@@ -458,20 +492,19 @@ def report(
             "\n**Lockstep cost, paired** (national scenario, full window; R = 1 and R = 100 "
             "in alternating fresh processes, one run each, so both see the same load):\n"
         )
-        out.append(
-            table(
-                ["pair", "R = 1 (s)", "R = 100 (s)", "R = 100 / R = 1"],
-                [
-                    [str(i + 1), fmt_s(p["r1"]), fmt_s(p["r100"]), f"{p['ratio']:.1f}x"]
-                    for i, p in enumerate(lockstep)
-                ],
+        body = []
+        for b, pairs in lockstep.items():
+            body += [
+                [f"`{b}`", str(i + 1), fmt_s(p["r1"]), fmt_s(p["r100"]), f"{p['ratio']:.1f}x"]
+                for i, p in enumerate(pairs)
+            ]
+        out.append(table(["backend", "pair", "R = 1 (s)", "R = 100 (s)", "R = 100 / R = 1"], body))
+        for b, pairs in lockstep.items():
+            ratios = sorted(p["ratio"] for p in pairs)
+            out.append(
+                f"\nMedian of the paired ratios, `{b}`: {statistics.median(ratios):.1f}x "
+                f"(range {ratios[0]:.1f}-{ratios[-1]:.1f}x)."
             )
-        )
-        ratios = sorted(p["ratio"] for p in lockstep)
-        out.append(
-            f"\nMedian of the paired ratios: {statistics.median(ratios):.1f}x "
-            f"(range {ratios[0]:.1f}-{ratios[-1]:.1f}x)."
-        )
 
     out.append("\n**Sweep throughput** (`carbonsim.sweep`, local process pool):\n")
     if sweep is None:
@@ -526,6 +559,21 @@ def report(
             [[name, fmt_n(nc), f"{tt:.3f}", f"{ct:.3f}"] for name, nc, tt, ct in profile["top"]],
         )
     )
+    if profile_numba is not None:
+        total_n = profile_numba["total"]
+        out.append(
+            f'\n**Profile with `backend="numba"`** ({total_n:.2f} s under the profiler); '
+            "cumulative time per step (compiled code counts in the step that calls it):\n"
+        )
+        out.append(
+            table(
+                ["step", "calls", "cumulative (s)", "share"],
+                [
+                    [label, fmt_n(nc), f"{ct:.3f}", f"{100 * ct / total_n:.0f} %"]
+                    for label, nc, _, ct in profile_numba["steps"]
+                ],
+            )
+        )
     c1, c2 = profile["calls"][1_000], profile["calls"][10_000]
     b1, b2 = profile["busiest"][1_000], profile["busiest"][10_000]
     out.append(
@@ -563,18 +611,23 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     print("national scenario: carbonsim vs the object-per-agent reference ...")
     national = bench_national(3 if args.quick else 5, 1 if args.quick else 3)
-    print(f"  carbonsim {national['carbonsim']:.2f} s, reference {national['reference']:.2f} s")
+    for b, t in national["backends"].items():
+        print(f"  carbonsim ({b}) {t:.2f} s")
+    print(f"  reference {national['reference']:.2f} s")
     print("scaling (one subprocess per configuration) ...")
     scaling = bench_scaling(args.quick)
     lockstep = None
     if not args.quick:
         print("lockstep cost: R = 1 and R = 100 in alternating processes ...")
-        lockstep = bench_lockstep(4)
+        lockstep = {"numpy": bench_lockstep(4)}
+        if has_numba():
+            lockstep["numba"] = bench_lockstep(2, "numba")
     print("sweep ...")
     sweep = bench_sweep(args.quick)
     print("profile ...")
     profile = bench_profile()
-    text = report(national, scaling, sweep, profile, args.quick, lockstep)
+    profile_numba = bench_profile("numba", count_calls=False) if has_numba() else None
+    text = report(national, scaling, sweep, profile, args.quick, lockstep, profile_numba)
     print()
     print(text)
     print(f"\n(engine benchmarks took {time.perf_counter() - t0:.0f} s)")

@@ -196,7 +196,7 @@ class BatchRandom:
                 f"draw shape must start with the number of replicates {self.n_replicates}, "
                 f"got {shape}"
             )
-        return math.prod(int(s) for s in shape[1:])
+        return int(math.prod(shape[1:]))
 
     def _bit_blocks(self, shape: tuple[int, ...]) -> Iterator[tuple[int, int, np.ndarray]]:
         """The words of a full draw, a block of replicates at a time: ``(start, stop,

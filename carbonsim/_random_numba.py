@@ -88,24 +88,34 @@ def cell_uniforms(
 def true_cells(
     keys: U64Array, cmix: np.uint64, per: int, bound: np.uint64
 ) -> tuple[IntArray, IntArray]:
-    """Row-major (rows, cols) of the cells whose word is below ``bound``, over ``(R, per)``."""
+    """Row-major (rows, cols) of the cells whose word is below ``bound``, over ``(R, per)``.
+
+    Row by row: the words are hashed into a buffer and counted in a loop without branches
+    (which the compiler vectorises), then the cells below the bound are collected.
+    """
     base = _bases(keys, cmix)
     n_rows = base.shape[0]
+    words = np.empty(per, np.uint64)
     cap = 64
     rows = np.empty(cap, np.int64)
     cols = np.empty(cap, np.int64)
     k = 0
     for r in range(n_rows):
         b = base[r]
+        hits = 0
         for j in range(per):
-            if _mix(b + _GOLDEN * np.uint64(j + 1)) < bound:
-                if k == cap:
-                    cap *= 2
-                    rows_new = np.empty(cap, np.int64)
-                    cols_new = np.empty(cap, np.int64)
-                    rows_new[:k] = rows[:k]
-                    cols_new[:k] = cols[:k]
-                    rows, cols = rows_new, cols_new
+            w = _mix(b + _GOLDEN * np.uint64(j + 1))
+            words[j] = w
+            hits += int(w < bound)
+        if k + hits > cap:
+            cap = max(2 * cap, k + hits)
+            rows_new = np.empty(cap, np.int64)
+            cols_new = np.empty(cap, np.int64)
+            rows_new[:k] = rows[:k]
+            cols_new[:k] = cols[:k]
+            rows, cols = rows_new, cols_new
+        for j in range(per):
+            if words[j] < bound:
                 rows[k] = r
                 cols[k] = j
                 k += 1

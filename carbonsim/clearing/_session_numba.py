@@ -26,10 +26,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from carbonsim.clearing._ticks import _SNAP_TOL, MAX_ABS_TICK, ticks_to_price
+from carbonsim.clearing._ticks import _SNAP_TOL, MAX_ABS_TICK, _decimal_scale, ticks_to_price
 from carbonsim.clearing.batch import clear_session
 
-__all__ = ["clear_session_compiled", "clear_ticks_kernel", "compile_kernels"]
+__all__ = [
+    "bands_compiled",
+    "clear_session_compiled",
+    "clear_ticks_kernel",
+    "compile_kernels",
+    "session_bands",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -299,6 +305,62 @@ def clear_ticks_kernel(
     return _OK, price_tick, has_price, volume, fill
 
 
+def _maximum(a: float, b: float) -> float:
+    """``np.maximum`` of two floats (NaN propagates; the first where they compare equal)."""
+    return a if (a >= b or a != a) else b
+
+
+def _minimum(a: float, b: float) -> float:
+    """``np.minimum`` of two floats (NaN propagates; the first where they compare equal)."""
+    return a if (a <= b or a != a) else b
+
+
+def session_bands(
+    reference: FloatArray,
+    listed_band: float,
+    block_band: float,
+    tick: float,
+    tick_k: float,
+    tick_scale: float,
+    floor: float,
+    ceiling: float,
+) -> tuple[FloatArray, FloatArray]:
+    """The engine's price bands of a session: ``(lo, hi)``, each (2R,), listed markets
+    first, then block markets.
+
+    Each band is ``reference * (1 -/+ fraction)`` snapped inward to the grid
+    (:func:`~carbonsim.clearing._ticks.snap_up`, ``snap_down``, never inverted) and
+    converted back with :func:`~carbonsim.clearing._ticks.ticks_to_price` (``tick_k``,
+    ``tick_scale`` from ``_decimal_scale``); a policy ``floor`` or ``ceiling`` (NaN: none)
+    then overrides it as in the engine: limits win over bands, a band beyond a limit
+    collapses onto it.
+    """
+    r = reference.shape[0]
+    lo = np.empty(2 * r, np.float64)
+    hi = np.empty(2 * r, np.float64)
+    for seg in range(2):
+        fraction = listed_band if seg == 0 else block_band
+        down = 1.0 - fraction
+        up = 1.0 + fraction
+        for i in range(r):
+            x = reference[i] * down / tick
+            lo_t = np.int64(np.ceil(x - _TOL * _maximum(1.0, abs(x))))
+            x = reference[i] * up / tick
+            hi_t = np.int64(np.floor(x + _TOL * _maximum(1.0, abs(x))))
+            hi_t = max(hi_t, lo_t)
+            lo_p = (np.float64(lo_t) * tick_k) / tick_scale
+            hi_p = (np.float64(hi_t) * tick_k) / tick_scale
+            if not np.isnan(floor):
+                lo_p = _maximum(lo_p, floor)
+                hi_p = _maximum(hi_p, lo_p)
+            if not np.isnan(ceiling):
+                hi_p = _minimum(hi_p, ceiling)
+                lo_p = _minimum(lo_p, hi_p)
+            lo[seg * r + i] = lo_p
+            hi[seg * r + i] = hi_p
+    return lo, hi
+
+
 _compiled: dict[str, Any] = {}
 
 
@@ -311,9 +373,12 @@ def compile_kernels() -> None:
     if _compiled:
         return
     numba = importlib.import_module("numba")
-    global _ration
+    global _ration, _maximum, _minimum
     _ration = numba.njit(cache=True)(_ration)
+    _maximum = numba.njit(cache=True)(_maximum)
+    _minimum = numba.njit(cache=True)(_minimum)
     _compiled["clear"] = numba.njit(cache=True)(clear_ticks_kernel)
+    _compiled["bands"] = numba.njit(cache=True)(session_bands)
 
 
 def clear_session_compiled(
@@ -346,3 +411,26 @@ def clear_session_compiled(
         )
     price_out = np.where(has_price, ticks_to_price(price_t, tick), np.nan)
     return price_out, volume, fill
+
+
+def bands_compiled(
+    reference: FloatArray,
+    listed_band: float,
+    block_band: float,
+    tick: float,
+    floor: float | None,
+    ceiling: float | None,
+) -> tuple[FloatArray, FloatArray]:
+    """:func:`session_bands`, compiled; ``floor``/``ceiling`` None where there is none."""
+    k, scale = _decimal_scale(tick)
+    lo, hi = _compiled["bands"](
+        reference,
+        listed_band,
+        block_band,
+        tick,
+        k,
+        scale,
+        np.nan if floor is None else floor,
+        np.nan if ceiling is None else ceiling,
+    )
+    return lo, hi

@@ -8,7 +8,9 @@ tests compare whole runs of every built-in scenario).
 
 Compiled steps:
 
-- the session's call auctions (:func:`carbonsim.clearing.batch.clear_session`), by
+- the session's price bands and call auctions
+  (:func:`carbonsim.engine.simulation.session_bands`,
+  :func:`carbonsim.clearing.batch.clear_session`), by
   :mod:`carbonsim.clearing._session_numba`;
 - the settlement of a segment's fills in the ledger (aggregation into cells, netting,
   oldest-vintage delivery, pro-rata split of the pool, cash, journal), by
@@ -48,6 +50,7 @@ class SessionKernels:
     settle: Callable[..., Any] | None
     view_source: type
     route: Callable[..., Any]
+    bands: Callable[..., Any]
 
 
 def check_backend(backend: str) -> str:
@@ -69,7 +72,7 @@ def session_kernels(backend: str) -> SessionKernels:
         For ``"numba"`` when the optional ``numba`` package is not installed.
     """
     if check_backend(backend) == "numpy":
-        from carbonsim.engine.simulation import _PeriodView, route_orders
+        from carbonsim.engine.simulation import _PeriodView, route_orders, session_bands
 
         return SessionKernels(
             clear=clear_session,
@@ -77,6 +80,7 @@ def session_kernels(backend: str) -> SessionKernels:
             settle=None,
             view_source=_PeriodView,
             route=route_orders,
+            bands=session_bands,
         )
     fast = importlib.import_module("carbonsim.clearing._session_numba")
     fast_random = importlib.import_module("carbonsim._random_numba")
@@ -98,4 +102,5 @@ def session_kernels(backend: str) -> SessionKernels:
         settle=fast_ledger.settle_fills_compiled,
         view_source=fast_view.CompiledPeriodView,
         route=fast_view.route_compiled,
+        bands=fast.bands_compiled,
     )

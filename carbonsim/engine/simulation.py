@@ -96,6 +96,7 @@ __all__ = [
     "build_units",
     "check_order_cells",
     "route_orders",
+    "session_bands",
     "simulate",
 ]
 
@@ -125,6 +126,31 @@ def _bands(reference: FloatArray, fraction: float, tick: float) -> tuple[FloatAr
     hi_t = np.asarray(snap_down(reference * (1.0 + fraction), tick), np.int64)
     hi_t = np.maximum(hi_t, lo_t)
     return ticks_to_price(lo_t, tick), ticks_to_price(hi_t, tick)
+
+
+def session_bands(
+    reference: FloatArray,
+    listed_band: float,
+    block_band: float,
+    tick: float,
+    floor: float | None,
+    ceiling: float | None,
+) -> tuple[FloatArray, FloatArray]:
+    """A session's price bands ``(lo, hi)``, each (2R,): listed markets, then block markets.
+
+    The daily bands around ``reference`` (:func:`_bands`); a policy floor or ceiling (on
+    the grid) overrides them: trades never cross the limit, and a band lying wholly beyond
+    it collapses onto the limit.
+    """
+    lo_l, hi_l = _bands(reference, listed_band, tick)
+    lo_b, hi_b = _bands(reference, block_band, tick)
+    if floor is not None:
+        lo_l, lo_b = np.maximum(lo_l, floor), np.maximum(lo_b, floor)
+        hi_l, hi_b = np.maximum(hi_l, lo_l), np.maximum(hi_b, lo_b)
+    if ceiling is not None:
+        hi_l, hi_b = np.minimum(hi_l, ceiling), np.minimum(hi_b, ceiling)
+        lo_l, lo_b = np.minimum(lo_l, hi_l), np.minimum(lo_b, hi_b)
+    return np.concatenate([lo_l, lo_b]), np.concatenate([hi_l, hi_b])
 
 
 def check_order_cells(orders: Orders, n_replicates: int, n_units: int) -> None:
@@ -915,20 +941,10 @@ class Simulation:
         orders = self._route(orders, view)
         view.close()  # settlement below changes what the view would read
 
-        lo_l, hi_l = _bands(self.last_close, tr.listed_band, tr.tick)
-        lo_b, hi_b = _bands(self.last_close, tr.block_band, tr.tick)
-        # a policy floor or ceiling overrides the daily band: trades never cross the limit,
-        # and a band lying wholly beyond it collapses onto the limit (limits on the grid)
-        if self._floor is not None:
-            f = self._floor
-            lo_l, lo_b = np.maximum(lo_l, f), np.maximum(lo_b, f)
-            hi_l, hi_b = np.maximum(hi_l, lo_l), np.maximum(hi_b, lo_b)
-        if self._ceiling is not None:
-            c = self._ceiling
-            hi_l, hi_b = np.minimum(hi_l, c), np.minimum(hi_b, c)
-            lo_l, lo_b = np.minimum(lo_l, hi_l), np.minimum(lo_b, hi_b)
-        lo = np.concatenate([lo_l, lo_b])
-        hi = np.concatenate([hi_l, hi_b])
+        lo, hi = self.kernels.bands(
+            self.last_close, tr.listed_band, tr.block_band, tr.tick, self._floor, self._ceiling
+        )
+        lo_l, hi_l = lo[:r], hi[:r]
         market = orders.replicate + r * (orders.segment == BLOCK)
         # marketable repricing: a buyer willing to pay more than the band's top bids the
         # top; a seller willing to take less than the bottom offers at the bottom

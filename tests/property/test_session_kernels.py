@@ -93,6 +93,33 @@ def test_compiled_clearing_rations_marginal_orders_by_largest_remainder() -> Non
     assert KERNELS.clear(market, is_bid, price, qty, **kw)[2].tolist() == [1.0, 1.0, 1.0, 4.0, 7.0]
 
 
+@given(
+    st.lists(st.floats(0.05, 5000.0), min_size=1, max_size=5),
+    st.floats(0.0, 0.5),
+    st.floats(0.0, 0.5),
+    st.sampled_from([0.01, 0.05, 1.0, 1 / 3]),
+    st.one_of(st.none(), st.floats(0.0, 200.0)),
+    st.one_of(st.none(), st.floats(10.0, 4000.0)),
+)
+def test_compiled_session_bands_equal_numpy(
+    reference: list[float],
+    listed: float,
+    block: float,
+    tick: float,
+    floor: float | None,
+    ceiling: float | None,
+) -> None:
+    from carbonsim.engine.simulation import session_bands
+
+    if floor is not None and ceiling is not None and floor > ceiling:
+        floor, ceiling = ceiling, floor
+    ref = np.array(reference)
+    want = session_bands(ref, listed, block, tick, floor, ceiling)
+    got = KERNELS.bands(ref, listed, block, tick, floor, ceiling)
+    for a, b in zip(want, got, strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
 # ----------------------------------------------------------------------------- random draws
 
 
