@@ -321,6 +321,24 @@ class BatchRandom:
                 np.less(words, np.uint64(bound), out=out[start:stop])
         return out.reshape(shape)
 
+    def random_draws(
+        self, shape: tuple[int, ...], where: Where, count: int
+    ) -> npt.NDArray[np.float64]:
+        """``count`` consecutive masked draws of :meth:`random` at the same cells, stacked:
+        shape (count, K), row ``i`` equal to the ``i``-th of ``count`` calls of
+        ``self.random(shape, where)``.
+
+        Examples
+        --------
+        >>> seeds = replicate_seeds(0, 2)
+        >>> cells = (np.array([0, 1]), np.array([3, 1]))
+        >>> a = BatchRandom(seeds).random_draws((2, 5), cells, 2)
+        >>> b = BatchRandom(seeds)
+        >>> bool((a[1] == [b.random((2, 5), cells), b.random((2, 5), cells)][1]).all())
+        True
+        """
+        return np.stack([self.random(shape, where) for _ in range(int(count))])
+
     def bernoulli_cells(
         self, shape: tuple[int, int], p: float
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:

@@ -11,12 +11,12 @@ by the engine's backend set-up) imports the optional ``numba`` package and compi
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from carbonsim._numba import compile_module
 from carbonsim._random import (
     _GOLDEN,
     _INV_2_53,
@@ -31,6 +31,7 @@ from carbonsim._random import (
 __all__ = [
     "CompiledBatchRandom",
     "cell_uniforms",
+    "cell_uniforms_many",
     "cell_words",
     "compile_kernels",
     "true_cells",
@@ -85,6 +86,19 @@ def cell_uniforms(
     return ok, out
 
 
+def cell_uniforms_many(
+    keys: U64Array, cmix: U64Array, rows: IntArray, cols: IntArray, per: int
+) -> tuple[bool, FloatArray]:
+    """:func:`cell_uniforms` of ``len(cmix)`` consecutive draws at the same cells, (D, K)."""
+    out = np.empty((cmix.shape[0], rows.shape[0]), np.float64)
+    for d in range(cmix.shape[0]):
+        ok, row = cell_uniforms(keys, cmix[d], rows, cols, per)
+        if not ok:
+            return False, out
+        out[d] = row
+    return True, out
+
+
 def true_cells(
     keys: U64Array, cmix: np.uint64, per: int, bound: np.uint64
 ) -> tuple[IntArray, IntArray]:
@@ -127,16 +141,12 @@ _compiled: dict[str, Any] = {}
 
 def compile_kernels() -> None:
     """Import numba and compile the kernels (once per process, cached on disk)."""
-    if _compiled:
-        return
-    numba = importlib.import_module("numba")
-    global _mix, _bases, cell_words
-    _mix = numba.njit(cache=True)(_mix)
-    _bases = numba.njit(cache=True)(_bases)
-    cell_words = numba.njit(cache=True)(cell_words)
-    _compiled["cell_words"] = cell_words
-    _compiled["cell_uniforms"] = numba.njit(cache=True)(cell_uniforms)
-    _compiled["true_cells"] = numba.njit(cache=True)(true_cells)
+    compile_module(
+        globals(),
+        ("_mix", "_bases", "cell_words", "cell_uniforms"),
+        ("cell_words", "cell_uniforms", "cell_uniforms_many", "true_cells"),
+        _compiled,
+    )
 
 
 class CompiledBatchRandom(BatchRandom):
@@ -180,6 +190,19 @@ class CompiledBatchRandom(BatchRandom):
         if not ok:  # cells out of range: the numpy draw raises (or wraps negative rows)
             self._counter -= 1
             return super().random(shape, where)
+        return np.asarray(out)
+
+    def random_draws(self, shape: tuple[int, ...], where: Where, count: int) -> FloatArray:
+        if not isinstance(where, tuple):
+            return super().random_draws(shape, where, count)
+        shape = tuple(int(s) for s in shape)
+        rows, cols, per = self._cells(shape, where)
+        start = self._counter
+        cmix = np.array([self._next_mix() for _ in range(int(count))], np.uint64)
+        ok, out = _compiled["cell_uniforms_many"](self._keys, cmix, rows, cols, per)
+        if not ok:  # cells out of range: the numpy draws raise (or wrap negative rows)
+            self._counter = start
+            return super().random_draws(shape, where, count)
         return np.asarray(out)
 
     def bernoulli_cells(

@@ -20,12 +20,12 @@ included.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from carbonsim._numba import compile_module, np_maximum, np_minimum
 from carbonsim.clearing._ticks import _SNAP_TOL, MAX_ABS_TICK, _decimal_scale, ticks_to_price
 from carbonsim.clearing.batch import clear_session
 
@@ -305,16 +305,6 @@ def clear_ticks_kernel(
     return _OK, price_tick, has_price, volume, fill
 
 
-def _maximum(a: float, b: float) -> float:
-    """``np.maximum`` of two floats (NaN propagates; the first where they compare equal)."""
-    return a if (a >= b or a != a) else b
-
-
-def _minimum(a: float, b: float) -> float:
-    """``np.minimum`` of two floats (NaN propagates; the first where they compare equal)."""
-    return a if (a <= b or a != a) else b
-
-
 def session_bands(
     reference: FloatArray,
     listed_band: float,
@@ -344,18 +334,18 @@ def session_bands(
         up = 1.0 + fraction
         for i in range(r):
             x = reference[i] * down / tick
-            lo_t = np.int64(np.ceil(x - _TOL * _maximum(1.0, abs(x))))
+            lo_t = np.int64(np.ceil(x - _TOL * np_maximum(1.0, abs(x))))
             x = reference[i] * up / tick
-            hi_t = np.int64(np.floor(x + _TOL * _maximum(1.0, abs(x))))
+            hi_t = np.int64(np.floor(x + _TOL * np_maximum(1.0, abs(x))))
             hi_t = max(hi_t, lo_t)
             lo_p = (np.float64(lo_t) * tick_k) / tick_scale
             hi_p = (np.float64(hi_t) * tick_k) / tick_scale
             if not np.isnan(floor):
-                lo_p = _maximum(lo_p, floor)
-                hi_p = _maximum(hi_p, lo_p)
+                lo_p = np_maximum(lo_p, floor)
+                hi_p = np_maximum(hi_p, lo_p)
             if not np.isnan(ceiling):
-                hi_p = _minimum(hi_p, ceiling)
-                lo_p = _minimum(lo_p, hi_p)
+                hi_p = np_minimum(hi_p, ceiling)
+                lo_p = np_minimum(lo_p, hi_p)
             lo[seg * r + i] = lo_p
             hi[seg * r + i] = hi_p
     return lo, hi
@@ -365,20 +355,13 @@ _compiled: dict[str, Any] = {}
 
 
 def compile_kernels() -> None:
-    """Import numba and compile the kernels (once per process; numba caches them on disk).
-
-    The helper is compiled first and bound to its module name, so the kernel calling it
-    compiles against the compiled helper.
-    """
-    if _compiled:
-        return
-    numba = importlib.import_module("numba")
-    global _ration, _maximum, _minimum
-    _ration = numba.njit(cache=True)(_ration)
-    _maximum = numba.njit(cache=True)(_maximum)
-    _minimum = numba.njit(cache=True)(_minimum)
-    _compiled["clear"] = numba.njit(cache=True)(clear_ticks_kernel)
-    _compiled["bands"] = numba.njit(cache=True)(session_bands)
+    """Import numba and compile the kernels (once per process; numba caches them on disk)."""
+    compile_module(
+        globals(),
+        ("_ration", "np_maximum", "np_minimum"),
+        ("clear_ticks_kernel", "session_bands"),
+        _compiled,
+    )
 
 
 def clear_session_compiled(
@@ -395,7 +378,7 @@ def clear_session_compiled(
     """:func:`~carbonsim.clearing.batch.clear_session`, compiled; same arguments, same
     result bit for bit (the numpy function's where the kernel does not apply)."""
     compile_kernels()
-    status, price_t, has_price, volume, fill = _compiled["clear"](
+    status, price_t, has_price, volume, fill = _compiled["clear_ticks_kernel"](
         market, is_bid, price, qty, n_markets, tick, reference_price, band[0], band[1]
     )
     if status != _OK:
@@ -423,7 +406,7 @@ def bands_compiled(
 ) -> tuple[FloatArray, FloatArray]:
     """:func:`session_bands`, compiled; ``floor``/``ceiling`` None where there is none."""
     k, scale = _decimal_scale(tick)
-    lo, hi = _compiled["bands"](
+    lo, hi = _compiled["session_bands"](
         reference,
         listed_band,
         block_band,

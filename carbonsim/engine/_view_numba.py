@@ -13,12 +13,12 @@ heavy; :func:`compile_kernels` imports the optional ``numba`` package and compil
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from carbonsim._numba import compile_module, np_maximum
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders
 from carbonsim.engine.simulation import Cells, _PeriodView, check_order_cells
 
@@ -53,11 +53,6 @@ def holdings_kernel(
     return True, out
 
 
-def _max(a: float, b: float) -> float:
-    """``np.maximum`` of two floats (the first where they compare equal, NaN wins)."""
-    return a if (a >= b or np.isnan(a)) else b
-
-
 def obligation_kernel(
     verified: bool,
     obligation: Any,
@@ -89,14 +84,14 @@ def obligation_kernel(
         else:
             ob = (1.0 - c) * prior[r, u] + c * actual[r, u]
             expected_final = (1.0 - c) * expected_allocation[r, u] + c * final_total[r, u]
-            future = _max(expected_final - allocated[r, u], 0.0)
+            future = np_maximum(expected_final - allocated[r, u], 0.0)
         held_int = np.int64(0)
         for k in range(offsets.shape[2]):
             held_int += offsets[r, u, k]
         held = np.float64(held_int)
-        cap = offset_share * _max(ob, 0.0)
+        cap = offset_share * np_maximum(ob, 0.0)
         offset_use = held if (held <= cap or np.isnan(held)) else cap
-        out[i] = _max(ob - offset_use, 0.0) - future
+        out[i] = np_maximum(ob - offset_use, 0.0) - future
     return True, out
 
 
@@ -183,14 +178,12 @@ _compiled: dict[str, Any] = {}
 
 def compile_kernels() -> None:
     """Import numba and compile the kernels (once per process, cached on disk)."""
-    if _compiled:
-        return
-    numba = importlib.import_module("numba")
-    global _max, _in_range
-    _max = numba.njit(cache=True)(_max)
-    _in_range = numba.njit(cache=True)(_in_range)
-    for f in (holdings_kernel, obligation_kernel, offered_kernel, route_kernel):
-        _compiled[f.__name__] = numba.njit(cache=True)(f)
+    compile_module(
+        globals(),
+        ("np_maximum", "_in_range"),
+        ("holdings_kernel", "obligation_kernel", "offered_kernel", "route_kernel"),
+        _compiled,
+    )
 
 
 class CompiledPeriodView(_PeriodView):

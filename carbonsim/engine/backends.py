@@ -17,6 +17,9 @@ Compiled steps:
   :mod:`carbonsim.market._ledger_numba` (the numpy path runs instead when invariant checks
   are on, so the checked :meth:`~carbonsim.market.ledger.Ledger.settle_cells` sees every
   settlement);
+- the order generation of the built-in ``compliance`` and ``noise`` strategies (exact
+  types; subclasses and plug-ins run their own ``orders``), by
+  :mod:`carbonsim.agents._orders_numba`;
 - the strategies' reads of holdings and expected obligations at the units that act and
   the exchange routing of their orders, by :mod:`carbonsim.engine._view_numba`;
 - the hashing of random numbers drawn at selected cells and of the units that act in a
@@ -51,6 +54,7 @@ class SessionKernels:
     view_source: type
     route: Callable[..., Any]
     bands: Callable[..., Any]
+    orders: dict[type, Callable[..., Any]]
 
 
 def check_backend(backend: str) -> str:
@@ -81,16 +85,19 @@ def session_kernels(backend: str) -> SessionKernels:
             view_source=_PeriodView,
             route=route_orders,
             bands=session_bands,
+            orders={},
         )
     fast = importlib.import_module("carbonsim.clearing._session_numba")
     fast_random = importlib.import_module("carbonsim._random_numba")
     fast_ledger = importlib.import_module("carbonsim.market._ledger_numba")
     fast_view = importlib.import_module("carbonsim.engine._view_numba")
+    fast_orders = importlib.import_module("carbonsim.agents._orders_numba")
     try:
         fast.compile_kernels()
         fast_random.compile_kernels()
         fast_ledger.compile_kernels()
         fast_view.compile_kernels()
+        fast_orders.compile_kernels()
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
             "backend='numba' needs the optional numba package "
@@ -103,4 +110,5 @@ def session_kernels(backend: str) -> SessionKernels:
         view_source=fast_view.CompiledPeriodView,
         route=fast_view.route_compiled,
         bands=fast.bands_compiled,
+        orders=fast_orders.order_functions(),
     )

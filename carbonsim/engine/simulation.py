@@ -47,7 +47,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -57,7 +59,7 @@ import simpy
 
 from carbonsim import __version__
 from carbonsim._cells import nonzero_cells, sum_cells, take_cells, unique_inverse
-from carbonsim._random import SeedLike, replicate_seeds
+from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, make_strategy
 from carbonsim.clearing import call_auction_batch, demand_cutoff, sealed_bid_auction
 from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
@@ -436,6 +438,11 @@ class Simulation:
         self.rng = self.kernels.random(self.seeds)
         self.strategies: list[Strategy] = [
             make_strategy(s.name, s.params) for s in sc.behaviour.strategies
+        ]
+        # each strategy's order function: the backend's compiled one for a built-in type
+        self._order_fns: list[Callable[[MarketView, BatchRandom], Orders]] = [
+            partial(self.kernels.orders[type(s)], s) if type(s) in self.kernels.orders else s.orders
+            for s in self.strategies
         ]
         self.mac = MACCurves.from_units(self.units)
         self.is_gas = np.broadcast_to(self.units.of_subtype("gas"), (r, n))
@@ -937,7 +944,7 @@ class Simulation:
         view = self._view(t, p)
         if p is not None and self._reads_gap:
             self._gap = view.gap  # auctions and buy-backs read it after the session
-        orders = Orders.concat([s.orders(view, self.rng) for s in self.strategies])
+        orders = Orders.concat([f(view, self.rng) for f in self._order_fns])
         orders = self._route(orders, view)
         view.close()  # settlement below changes what the view would read
 

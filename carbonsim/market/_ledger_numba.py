@@ -19,12 +19,12 @@ does nothing heavy; :func:`compile_kernels` imports the optional ``numba`` and c
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from carbonsim._numba import compile_module
 from carbonsim.market.ledger import Ledger
 
 __all__ = ["compile_kernels", "fill_cells", "settle_cells_kernel", "settle_fills_compiled"]
@@ -259,11 +259,7 @@ _compiled: dict[str, Any] = {}
 
 def compile_kernels() -> None:
     """Import numba and compile the kernels (once per process, cached on disk)."""
-    if _compiled:
-        return
-    numba = importlib.import_module("numba")
-    _compiled["fill_cells"] = numba.njit(cache=True)(fill_cells)
-    _compiled["settle"] = numba.njit(cache=True)(settle_cells_kernel)
+    compile_module(globals(), (), ("fill_cells", "settle_cells_kernel"), _compiled)
 
 
 def settle_fills_compiled(
@@ -290,7 +286,7 @@ def settle_fills_compiled(
     moved = np.zeros(n_rep, np.int64)
     paid = np.zeros(n_rep, np.float64)
     vidx = np.arange(len(ledger._vintages), dtype=np.int64)
-    status = _compiled["settle"](
+    status = _compiled["settle_cells_kernel"](
         ledger._allowances.reshape(-1),
         ledger._cash.reshape(-1),
         n_units,

@@ -322,3 +322,57 @@ def test_compiled_settlement_leaves_other_segments_alone() -> None:
     assert buy.size == 0
     assert sell.size == 0
     assert led.allowances[0].tolist() == [[10], [0]]
+
+
+# ----------------------------------------------------------------------------- strategies
+
+
+def _orders_equal(a: Any, b: Any) -> None:
+    for f in ("replicate", "unit", "is_buy", "price", "qty", "segment"):
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.dtype == y.dtype, f
+        assert x.tobytes() == y.tobytes(), f
+
+
+@settings(max_examples=60)
+@given(
+    st.integers(1, 4),
+    st.integers(1, 60),
+    st.sampled_from([0, 1, 7, 300]),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 2000.0),
+    st.integers(0, 2**31),
+)
+def test_compiled_strategies_give_the_strategies_orders(
+    r: int, n: int, tau: int, rate: float, share: float, min_order: float, seed: int
+) -> None:
+    from carbonsim.agents import ComplianceTrader, NoiseTrader
+    from carbonsim.agents.base import MarketView
+
+    g = np.random.default_rng(seed)
+    view = MarketView(
+        session=3,
+        sessions_to_deadline=tau,
+        sessions_in_cycle=300,
+        holdings=np.floor(g.lognormal(7, 2, (r, n))) * (g.random((r, n)) < 0.8),
+        expected_obligation=g.lognormal(7, 2, (r, n)),
+        obligation_certainty=0.5,
+        last_close=g.uniform(20, 90, r),
+        expected_price=g.uniform(20, 90, r),
+        unit_size=g.lognormal(10, 1, n),
+        block_threshold=float(g.choice([1.0, 500.0, 1e5])),
+    )
+    strategies = [
+        (ComplianceTrader(base_rate=rate, block_share=share, min_order=min_order), "compliance"),
+        (NoiseTrader(activity=rate, size_share=share, min_order=min_order), "noise"),
+    ]
+    for strategy, name in strategies:
+        seeds = replicate_seeds(seed, r)
+        a, b = BatchRandom(seeds), CompiledBatchRandom(seeds)
+        want = strategy.orders(view, a)
+        got = KERNELS.orders[type(strategy)](strategy, view, b)
+        _orders_equal(want, got)
+        assert a.draws == b.draws, name
+        # with the numpy generator too (the compiled functions take any BatchRandom)
+        _orders_equal(want, KERNELS.orders[type(strategy)](strategy, view, BatchRandom(seeds)))

@@ -191,3 +191,33 @@ def test_routing_scales_offers_to_holdings_and_refuses_foreign_cells(backend: st
     )
     with pytest.raises(ValueError, match=r"orders: unit index 3 of order 1 is outside \[0, 3\)"):
         route(bad, view, 3, 100.0, 150.0)
+
+
+def test_numba_backend_runs_a_strategy_subclass_own_orders(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("numba")
+    from dataclasses import dataclass
+
+    from carbonsim.agents import ComplianceTrader
+    from carbonsim.engine import simulation as engine
+
+    @dataclass(frozen=True)
+    class Quiet(ComplianceTrader):
+        """Compliance traders that never trade (overriding ``orders``)."""
+
+        def orders(self, view: MarketView, rng: object) -> Orders:  # type: ignore[override]
+            return Orders.empty()
+
+    make = engine.make_strategy
+
+    def quiet_compliance(name: str, params: dict[str, object]) -> object:
+        return Quiet(**params) if name == "compliance" else make(name, params)
+
+    monkeypatch.setattr(engine, "make_strategy", quiet_compliance)
+    sc = load_scenario("china-national-tiny")
+    kw = {"seed": 3, "check_invariants": False}
+    quiet = simulate(sc, backend="numba", **kw)
+    assert result_digest(quiet) == result_digest(simulate(sc, backend="numpy", **kw))
+    monkeypatch.undo()
+    assert result_digest(quiet) != result_digest(simulate(sc, backend="numba", **kw))

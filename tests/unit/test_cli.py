@@ -231,6 +231,22 @@ def test_run_same_seed_same_bytes_other_seed_differs(
     assert market[0] != market[2]
 
 
+def test_run_numba_backend_writes_the_same_bytes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pytest.importorskip("numba")
+    for sub, backend in (("np", "numpy"), ("nb", "numba")):
+        args = ["run", TINY, "--seed", "2", "--backend", backend, "--out", str(tmp_path / sub)]
+        code, _, err = _run(args, capsys)
+        assert code == EXIT_OK, err
+    for name in ("market.csv", "units.csv"):
+        assert (tmp_path / "np" / name).read_bytes() == (tmp_path / "nb" / name).read_bytes()
+    with pytest.raises(SystemExit) as exc:
+        main(["run", TINY, "--backend", "cuda"])
+    assert exc.value.code == EXIT_USAGE
+    assert "invalid choice: 'cuda'" in capsys.readouterr().err
+
+
 def test_run_replicates_prints_percentiles(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(["run", TINY, "--seed", "1", "--replicates", "2"], capsys)
     assert code == EXIT_OK, err

@@ -305,6 +305,15 @@ def test_parse_param_rejects(text: str) -> None:
         parse_param(text)
 
 
+def test_numba_backend_sweep_equals_numpy(reference: SweepResult) -> None:
+    pytest.importorskip("numba")
+    with cf.ThreadPoolExecutor(max_workers=2) as ex:
+        fast = sweep(TINY, PARAMS, replicates=2, seed=0, executor=ex, chunk=1, backend="numba")
+    _same(reference, fast)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        sweep(TINY, PARAMS, backend="gpu")
+
+
 # ---------------------------------------------------------------------------- CLI
 def test_cli_sweep_prints_table_writes_and_resumes(
     capsys: pytest.CaptureFixture[str],
