@@ -46,7 +46,27 @@ BACKENDS: Final[tuple[str, ...]] = ("numpy", "numba")
 
 @dataclass(frozen=True)
 class SessionKernels:
-    """The functions one backend uses for a session's steps (same signatures as numpy's)."""
+    """The functions one backend uses for a session's steps (same signatures as numpy's).
+
+    Attributes
+    ----------
+    clear : callable
+        The session's call auctions, as :func:`carbonsim.clearing.batch.clear_session`.
+    random : type
+        The :class:`~carbonsim._random.BatchRandom` class the run draws from.
+    settle : callable or None
+        Settlement of one segment's fills (orders, fills, segment mask, prices) in the
+        ledger; None: the engine's numpy settlement through the ledger's methods.
+    view_source : type
+        The class answering the market view's holdings and obligation reads.
+    route : callable
+        The exchange's order rules, as :func:`carbonsim.engine.simulation.route_orders`.
+    bands : callable
+        The session's price bands, as :func:`carbonsim.engine.simulation.session_bands`.
+    orders : dict
+        Order functions ``f(strategy, view, rng)`` replacing ``strategy.orders`` for
+        strategies of exactly these types.
+    """
 
     clear: Callable[..., Any]
     random: type[BatchRandom]
