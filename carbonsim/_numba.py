@@ -18,7 +18,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["compile_module", "np_maximum", "np_minimum"]
+import numpy as np
+
+__all__ = ["compile_module", "np_maximum", "np_minimum", "order_cells"]
 
 _LOCK = threading.Lock()
 
@@ -31,6 +33,43 @@ def np_maximum(a: float, b: float) -> float:
 def np_minimum(a: float, b: float) -> float:
     """``np.minimum`` of two floats (NaN propagates; the first where they compare equal)."""
     return a if (a <= b or a != a) else b
+
+
+def order_cells(n_units: int, rep: Any, unit: Any, selected: Any) -> tuple[Any, Any, Any]:
+    """The distinct (replicate, unit) cells of the ``selected`` orders, sorted:
+    ``(rows, cols, cell_of)`` with ``cell_of[i]`` the cell of order ``i`` (-1 when not
+    selected). Summing over orders in input order per cell then adds in the order
+    ``np.bincount`` does."""
+    n = rep.shape[0]
+    k = 0
+    for i in range(n):
+        if selected[i]:
+            k += 1
+    sel = np.empty(k, np.int64)
+    key = np.empty(k, np.int64)
+    k = 0
+    for i in range(n):
+        if selected[i]:
+            sel[k] = i
+            key[k] = rep[i] * n_units + unit[i]
+            k += 1
+    order = np.argsort(key, kind="mergesort")
+    n_cells = 0
+    for j in range(k):
+        if j == 0 or key[order[j]] != key[order[j - 1]]:
+            n_cells += 1
+    rows = np.empty(n_cells, np.int64)
+    cols = np.empty(n_cells, np.int64)
+    cell_of = np.full(n, -1, np.int64)
+    c = -1
+    for j in range(k):
+        i = sel[order[j]]
+        if j == 0 or key[order[j]] != key[order[j - 1]]:
+            c += 1
+            rows[c] = rep[i]
+            cols[c] = unit[i]
+        cell_of[i] = c
+    return rows, cols, cell_of
 
 
 def compile_module(

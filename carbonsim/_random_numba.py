@@ -171,26 +171,41 @@ class CompiledBatchRandom(BatchRandom):
         rows, cols = (np.asarray(a, np.int64) for a in where)
         return rows, cols, per
 
+    def _at_cells(
+        self, kernel: str, shape: tuple[int, ...], where: tuple[Any, Any], numpy_draw: Any
+    ) -> Any:
+        """One draw at the cells ``where`` by the compiled ``kernel``; cells out of range
+        leave the counter as it was and run ``numpy_draw()``, which raises (or wraps
+        negative rows) as the numpy class does."""
+        rows, cols, per = self._cells(shape, where)
+        ok, out = _compiled[kernel](self._keys, self._next_mix(), rows, cols, per)
+        if not ok:
+            self._counter -= 1
+            return numpy_draw()
+        return np.asarray(out)
+
     def _bits_where(self, shape: tuple[int, ...], where: Where) -> np.ndarray:
         if not isinstance(where, tuple):
             return super()._bits_where(shape, where)
-        rows, cols, per = self._cells(shape, where)
-        ok, words = _compiled["cell_words"](self._keys, self._next_mix(), rows, cols, per)
-        if not ok:  # cells out of range: the numpy draw raises (or wraps negative rows)
-            self._counter -= 1
-            return super()._bits_where(shape, where)
-        return np.asarray(words)
+        words: np.ndarray = self._at_cells(
+            "cell_words",
+            shape,
+            where,
+            lambda: super(CompiledBatchRandom, self)._bits_where(shape, where),
+        )
+        return words
 
     def random(self, shape: tuple[int, ...], where: Where | None = None) -> FloatArray:
         if not isinstance(where, tuple):
             return super().random(shape, where)
         shape = tuple(int(s) for s in shape)
-        rows, cols, per = self._cells(shape, where)
-        ok, out = _compiled["cell_uniforms"](self._keys, self._next_mix(), rows, cols, per)
-        if not ok:  # cells out of range: the numpy draw raises (or wraps negative rows)
-            self._counter -= 1
-            return super().random(shape, where)
-        return np.asarray(out)
+        out: FloatArray = self._at_cells(
+            "cell_uniforms",
+            shape,
+            where,
+            lambda: super(CompiledBatchRandom, self).random(shape, where),
+        )
+        return out
 
     def random_draws(self, shape: tuple[int, ...], where: Where, count: int) -> FloatArray:
         if not isinstance(where, tuple):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from carbonsim._numba import compile_module, np_maximum
+from carbonsim._numba import compile_module, np_maximum, order_cells
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders
 from carbonsim.engine.simulation import Cells, _PeriodView, check_order_cells
 
@@ -111,35 +111,11 @@ def offered_kernel(
     if not _in_range(rep, unit, n_replicates, n_units):
         empty = np.zeros(0, np.int64)
         return False, empty, empty, np.zeros(0), empty
-    k = 0
+    selected = np.empty(n, np.bool_)
     for i in range(n):
-        if not is_buy[i]:
-            k += 1
-    sel = np.empty(k, np.int64)
-    key = np.empty(k, np.int64)
-    k = 0
-    for i in range(n):
-        if not is_buy[i]:
-            sel[k] = i
-            key[k] = rep[i] * n_units + unit[i]
-            k += 1
-    order = np.argsort(key, kind="mergesort")
-    cell_of = np.full(n, -1, np.int64)
-    n_cells = 0
-    for j in range(k):
-        if j == 0 or key[order[j]] != key[order[j - 1]]:
-            n_cells += 1
-    rows = np.empty(n_cells, np.int64)
-    cols = np.empty(n_cells, np.int64)
-    c = -1
-    for j in range(k):
-        i = sel[order[j]]
-        if j == 0 or key[order[j]] != key[order[j - 1]]:
-            c += 1
-            rows[c] = rep[i]
-            cols[c] = unit[i]
-        cell_of[i] = c
-    offered = np.zeros(n_cells, np.float64)
+        selected[i] = not is_buy[i]
+    rows, cols, cell_of = order_cells(n_units, rep, unit, selected)
+    offered = np.zeros(rows.shape[0], np.float64)
     for i in range(n):  # in order of the orders, as np.bincount adds
         if cell_of[i] >= 0:
             offered[cell_of[i]] += qty[i]
@@ -180,7 +156,7 @@ def compile_kernels() -> None:
     """Import numba and compile the kernels (once per process, cached on disk)."""
     compile_module(
         globals(),
-        ("np_maximum", "_in_range"),
+        ("np_maximum", "_in_range", "order_cells"),
         ("holdings_kernel", "obligation_kernel", "offered_kernel", "route_kernel"),
         _compiled,
     )

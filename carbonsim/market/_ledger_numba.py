@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from carbonsim._numba import compile_module
+from carbonsim._numba import compile_module, order_cells
 from carbonsim.market.ledger import Ledger
 
 __all__ = ["compile_kernels", "fill_cells", "settle_cells_kernel", "settle_fills_compiled"]
@@ -49,44 +49,51 @@ def fill_cells(
     """Cells (sorted by replicate, unit) of the orders ``take`` with a positive fill and the
     whole tonnes each cell bought and sold: ``(rep, unit, buy, sell)``, each (P,)."""
     n = rep.shape[0]
-    k = 0
+    selected = np.empty(n, np.bool_)
     for i in range(n):
-        if take[i] and fill[i] > 0.0:
-            k += 1
-    idx = np.empty(k, np.int64)
-    key = np.empty(k, np.int64)
-    k = 0
-    for i in range(n):
-        if take[i] and fill[i] > 0.0:
-            idx[k] = i
-            key[k] = rep[i] * n_units + unit[i]
-            k += 1
-    order = np.argsort(key, kind="mergesort")
-    n_cells = 0
-    for j in range(k):
-        if j == 0 or key[order[j]] != key[order[j - 1]]:
-            n_cells += 1
-    c_rep = np.empty(n_cells, np.int64)
-    c_unit = np.empty(n_cells, np.int64)
-    buy_f = np.zeros(n_cells, np.float64)
-    sell_f = np.zeros(n_cells, np.float64)
-    c = -1
-    for j in range(k):
-        i = idx[order[j]]
-        if j == 0 or key[order[j]] != key[order[j - 1]]:
-            c += 1
-            c_rep[c] = rep[i]
-            c_unit[c] = unit[i]
-        if is_buy[i]:
-            buy_f[c] += fill[i]
-        else:
-            sell_f[c] += fill[i]
-    buy = np.empty(n_cells, np.int64)
-    sell = np.empty(n_cells, np.int64)
-    for c in range(n_cells):
+        selected[i] = take[i] and fill[i] > 0.0
+    c_rep, c_unit, cell_of = order_cells(n_units, rep, unit, selected)
+    buy_f = np.zeros(c_rep.shape[0], np.float64)
+    sell_f = np.zeros(c_rep.shape[0], np.float64)
+    for i in range(n):  # in order of the orders, as np.bincount adds
+        c = cell_of[i]
+        if c >= 0:
+            if is_buy[i]:
+                buy_f[c] += fill[i]
+            else:
+                sell_f[c] += fill[i]
+    buy = np.empty(c_rep.shape[0], np.int64)
+    sell = np.empty(c_rep.shape[0], np.int64)
+    for c in range(c_rep.shape[0]):
         buy[c] = np.int64(np.rint(buy_f[c]))
         sell[c] = np.int64(np.rint(sell_f[c]))
     return c_rep, c_unit, buy, sell
+
+
+def _move(
+    allow: IntArray,
+    moved: IntArray,
+    rep: IntArray,
+    unit: IntArray,
+    cells: IntArray,
+    flow: IntArray,
+    sign: int,
+    n_units: int,
+    n_vintages: int,
+    vidx: IntArray,
+) -> None:
+    """Add ``sign * flow[j, k]`` to vintage ``vidx[k]`` of cell ``cells[j]`` and count the
+    cells that moved anything per replicate."""
+    for j in range(cells.shape[0]):
+        c = cells[j]
+        base = (rep[c] * n_units + unit[c]) * n_vintages
+        any_moved = False
+        for k in range(vidx.shape[0]):
+            if flow[j, k] != 0:
+                allow[base + vidx[k]] += sign * flow[j, k]
+                any_moved = True
+        if any_moved:
+            moved[rep[c]] += 1
 
 
 def settle_cells_kernel(
@@ -220,28 +227,8 @@ def settle_cells_kernel(
         if not allow_negative_cash and new_cash[j] < 0.0:
             return _FALLBACK  # the numpy path raises the ledger's error
     # nothing can fail from here: write the accounts and the journal totals
-    for s in range(n_sell):
-        c = sellers[s]
-        base = (rep[c] * n_units + unit[c]) * n_vintages
-        any_moved = False
-        for kk in range(n_k):
-            d = delivered[s, kk]
-            if d != 0:
-                allow[base + vidx[kk]] -= d
-                any_moved = True
-        if any_moved:
-            moved[rep[c]] += 1
-    for b in range(n_buy):
-        c = buyers[b]
-        base = (rep[c] * n_units + unit[c]) * n_vintages
-        any_moved = False
-        for kk in range(n_k):
-            g = received[b, kk]
-            if g != 0:
-                allow[base + vidx[kk]] += g
-                any_moved = True
-        if any_moved:
-            moved[rep[c]] += 1
+    _move(allow, moved, rep, unit, sellers, delivered, -1, n_units, n_vintages, vidx)
+    _move(allow, moved, rep, unit, buyers, received, 1, n_units, n_vintages, vidx)
     tonnes_f = np.zeros(n_rep, np.float64)
     for j in range(k):
         c = cell[j]
@@ -259,7 +246,9 @@ _compiled: dict[str, Any] = {}
 
 def compile_kernels() -> None:
     """Import numba and compile the kernels (once per process, cached on disk)."""
-    compile_module(globals(), (), ("fill_cells", "settle_cells_kernel"), _compiled)
+    compile_module(
+        globals(), ("order_cells", "_move"), ("fill_cells", "settle_cells_kernel"), _compiled
+    )
 
 
 def settle_fills_compiled(
