@@ -297,9 +297,13 @@ def bench_sweep(quick: bool) -> dict[str, Any] | None:
 _STEPS = (
     ("expectations (`_view`)", "simulation.py", "_view"),
     ("compliance orders", "compliance.py", "orders"),
+    ("compliance orders, compiled", "_orders_numba.py", "compliance_orders"),
     ("noise orders", "noise.py", "orders"),
+    ("noise orders, compiled", "_orders_numba.py", "noise_orders"),
     ("order concatenation", "base.py", "concat"),
     ("exchange routing (`_route`)", "simulation.py", "_route"),
+    ("price bands (`session_bands`)", "simulation.py", "session_bands"),
+    ("price bands, compiled", "_session_numba.py", "bands_compiled"),
     ("session call auctions (`clear_session`)", "batch.py", "clear_session"),
     ("session call auctions, compiled", "_session_numba.py", "clear_session_compiled"),
     ("settlement, compiled (aggregation, ledger)", "_ledger_numba.py", "settle_fills_compiled"),
