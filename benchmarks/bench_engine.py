@@ -306,7 +306,7 @@ _STEPS = (
     ("price bands, compiled", "_session_numba.py", "bands_compiled"),
     ("session call auctions (`clear_session`)", "batch.py", "clear_session"),
     ("session call auctions, compiled", "_session_numba.py", "clear_session_compiled"),
-    ("settlement, compiled (aggregation, ledger)", "_ledger_numba.py", "settle_fills_compiled"),
+    ("settlement, compiled (aggregation, ledger)", "_ledger_numba.py", "settle_segments_compiled"),
     ("other call auctions (`call_auction_batch`)", "batch.py", "call_auction_batch"),
     ("settlement (`Ledger.settle_cells`, unchecked core)", "ledger.py", "_settle_cells_trusted"),
     ("settlement (`Ledger.settle_trades`)", "ledger.py", "settle_trades"),

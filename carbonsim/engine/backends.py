@@ -55,8 +55,10 @@ class SessionKernels:
     random : type
         The :class:`~carbonsim._random.BatchRandom` class the run draws from.
     settle : callable or None
-        Settlement of one segment's fills (orders, fills, segment mask, prices) in the
-        ledger; None: the engine's numpy settlement through the ledger's methods.
+        Settlement of the session's fills, segment by segment, in the ledger and the
+        period's totals, returning how many segments it settled
+        (:func:`carbonsim.market._ledger_numba.settle_segments_compiled`); None: the
+        engine's numpy settlement through the ledger's methods.
     view_source : type
         The class answering the market view's holdings and obligation reads.
     route : callable
@@ -126,7 +128,7 @@ def session_kernels(backend: str) -> SessionKernels:
     return SessionKernels(
         clear=fast.clear_session_compiled,
         random=fast_random.CompiledBatchRandom,
-        settle=fast_ledger.settle_fills_compiled,
+        settle=fast_ledger.settle_segments_compiled,
         view_source=fast_view.CompiledPeriodView,
         route=fast_view.route_compiled,
         bands=fast.bands_compiled,

@@ -975,21 +975,20 @@ class Simulation:
         px_l, px_b = clear_price[:r], clear_price[r:]
         # settle each segment at its uniform price
         filled = fill > 0
-        for seg_code, px in ((LISTED, px_l), (BLOCK, px_b)):
-            if self.kernels.settle is not None and not self.check_invariants:
-                cell, buy_i, sell_i = self.kernels.settle(
-                    self.ledger,
-                    orders.replicate,
-                    orders.unit,
-                    orders.is_buy,
-                    fill,
-                    orders.segment == seg_code,
-                    _nan_to_zero(px),
-                )
-                if p is not None and cell.size:
-                    p.bought.reshape(-1)[cell] += buy_i
-                    p.sold.reshape(-1)[cell] += sell_i
-                continue
+        segments = ((LISTED, px_l), (BLOCK, px_b))
+        first = 0
+        if self.kernels.settle is not None and not self.check_invariants:
+            # compiled, all segments in one call; a segment it leaves runs below
+            first = self.kernels.settle(
+                self.ledger,
+                orders,
+                fill,
+                (LISTED, BLOCK),
+                (_nan_to_zero(px_l), _nan_to_zero(px_b)),
+                None if p is None else p.bought,
+                None if p is None else p.sold,
+            )
+        for seg_code, px in segments[first:]:
             done = np.flatnonzero(filled & (orders.segment == seg_code))
             if not done.size:
                 continue

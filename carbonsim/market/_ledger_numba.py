@@ -1,33 +1,43 @@
 """Compiled settlement of a session's fills, behind ``Simulation(..., backend="numba")``.
 
-:func:`settle_fills_compiled` does in one compiled call what the engine's numpy session
-does per segment: aggregate the filled orders into (replicate, unit) cells, net them and
-settle them in the :class:`~carbonsim.market.ledger.Ledger` as
+:func:`settle_segments_compiled` does in one compiled call what the engine's numpy session
+does segment by segment: aggregate the filled orders into (replicate, unit) cells, net them
+and settle them in the :class:`~carbonsim.market.ledger.Ledger` as
 :meth:`~carbonsim.market.ledger.Ledger.settle_cells` does (sellers deliver their oldest
 vintages first, the pool of delivered vintages is split among the buyers in proportion to
 their purchases with a north-west-corner pass for the remainders, cash moves at the
-replicate's price, the journal records tonnes, movements and money). The integer
-arithmetic is the same and every float sum runs in the same order, so the ledger ends
-bit for bit where the numpy path leaves it (the tests compare whole runs).
+replicate's price, the journal records tonnes, movements and money), and add the cells'
+tonnes to the period's totals. The integer arithmetic is the same and every float sum runs
+in the same order, so the ledger ends bit for bit where the numpy path leaves it (the
+tests compare whole runs).
 
 Where the numpy path would raise (a seller short of allowances in a ledger that forbids
 it, negative cash where it is forbidden) or take its arbitrary-precision branch (products
-of quantities beyond ``2**62``), the kernel changes nothing and reports it, and the caller
-runs the numpy path, which raises or computes as it always does. Importing this module
-does nothing heavy; :func:`compile_kernels` imports the optional ``numba`` and compiles.
+of quantities beyond ``2**62``), the kernel leaves that segment unchanged and stops, and
+the caller settles it (and the segments after it) with the numpy path, which raises or
+computes as it always does. Importing this module does nothing heavy;
+:func:`compile_kernels` imports the optional ``numba`` and compiles.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from carbonsim._numba import compile_module, order_cells
+from carbonsim.agents.base import Orders
 from carbonsim.market.ledger import Ledger
 
-__all__ = ["compile_kernels", "fill_cells", "settle_cells_kernel", "settle_fills_compiled"]
+__all__ = [
+    "compile_kernels",
+    "fill_cells",
+    "settle_cells_kernel",
+    "settle_segments_compiled",
+    "settle_segments_kernel",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -241,59 +251,114 @@ def settle_cells_kernel(
     return _OK
 
 
+def settle_segments_kernel(
+    allow: IntArray,
+    cash: FloatArray,
+    n_units: int,
+    n_vintages: int,
+    rep: IntArray,
+    unit: IntArray,
+    is_buy: BoolArray,
+    fill: FloatArray,
+    segment: IntArray,
+    codes: IntArray,
+    prices: FloatArray,
+    vidx: IntArray,
+    allow_negative: bool,
+    allow_negative_cash: bool,
+    tonnes: IntArray,
+    moved: IntArray,
+    paid: FloatArray,
+    bought: FloatArray,
+    sold: FloatArray,
+) -> tuple[int, BoolArray]:
+    """Settle the fills of each segment ``codes[s]`` at ``prices[s]`` (R,) in turn, adding
+    the cells' tonnes to the flat period totals ``bought`` and ``sold`` (empty: none) and
+    the journal totals to row ``s`` of ``tonnes``, ``moved``, ``paid``.
+
+    Returns how many segments were settled (a segment the numpy path must settle stops
+    the loop, nothing of it changed) and which of them had cells (a journal entry each).
+    """
+    n_seg = codes.shape[0]
+    had = np.zeros(n_seg, np.bool_)
+    take = np.empty(rep.shape[0], np.bool_)
+    for s in range(n_seg):
+        for i in range(rep.shape[0]):
+            take[i] = segment[i] == codes[s]
+        c_rep, c_unit, buy, sell = fill_cells(n_units, rep, unit, is_buy, fill, take)
+        if c_rep.shape[0] == 0:
+            continue
+        status = settle_cells_kernel(
+            allow, cash, n_units, n_vintages, c_rep, c_unit, buy, sell, prices[s], vidx,
+            allow_negative, allow_negative_cash, tonnes[s], moved[s], paid[s],
+        )  # fmt: skip
+        if status != _OK:
+            return s, had
+        had[s] = True
+        if bought.shape[0]:
+            for c in range(c_rep.shape[0]):
+                f = c_rep[c] * n_units + c_unit[c]
+                bought[f] += np.float64(buy[c])
+                sold[f] += np.float64(sell[c])
+    return n_seg, had
+
+
 _compiled: dict[str, Any] = {}
 
 
 def compile_kernels() -> None:
     """Import numba and compile the kernels (once per process, cached on disk)."""
     compile_module(
-        globals(), ("order_cells", "_move"), ("fill_cells", "settle_cells_kernel"), _compiled
+        globals(),
+        ("order_cells", "_move", "fill_cells", "settle_cells_kernel"),
+        ("fill_cells", "settle_cells_kernel", "settle_segments_kernel"),
+        _compiled,
     )
 
 
-def settle_fills_compiled(
+def settle_segments_compiled(
     ledger: Ledger,
-    rep: IntArray,
-    unit: IntArray,
-    is_buy: BoolArray,
+    orders: Orders,
     fill: FloatArray,
-    take: BoolArray,
-    price: FloatArray,
-) -> tuple[IntArray, IntArray, IntArray]:
-    """Settle the orders ``take`` at ``price`` (R,), as the engine's numpy session does.
-
-    Returns the traded cells as flat indices ``replicate * N + unit`` (sorted) with the
-    tonnes each bought and sold, for the period's running totals.
+    codes: Sequence[int],
+    prices: Sequence[FloatArray],
+    bought: FloatArray | None = None,
+    sold: FloatArray | None = None,
+) -> int:
+    """Settle each segment's fills in turn, as the engine's numpy session does, in one
+    compiled call: the orders of segment ``codes[s]`` at ``prices[s]`` (R,), each filled
+    cell's tonnes added to ``bought`` and ``sold`` ((R, N), the period's totals) when
+    given. Returns how many segments were settled; the caller settles the rest with the
+    numpy path (which raises where the ledger refuses), from that segment on.
     """
-    n_units = ledger.n_units
-    c_rep, c_unit, buy, sell = _compiled["fill_cells"](n_units, rep, unit, is_buy, fill, take)
-    flat = c_rep * n_units + c_unit
-    if c_rep.shape[0] == 0:
-        return flat, buy, sell
     n_rep = ledger.n_replicates
-    tonnes = np.zeros(n_rep, np.int64)
-    moved = np.zeros(n_rep, np.int64)
-    paid = np.zeros(n_rep, np.float64)
-    vidx = np.arange(len(ledger._vintages), dtype=np.int64)
-    status = _compiled["settle_cells_kernel"](
+    n_seg = len(codes)
+    tonnes = np.zeros((n_seg, n_rep), np.int64)
+    moved = np.zeros((n_seg, n_rep), np.int64)
+    paid = np.zeros((n_seg, n_rep), np.float64)
+    none = np.zeros(0)
+    done, had = _compiled["settle_segments_kernel"](
         ledger._allowances.reshape(-1),
         ledger._cash.reshape(-1),
-        n_units,
+        ledger.n_units,
         ledger._allowances.shape[2],
-        c_rep,
-        c_unit,
-        buy,
-        sell,
-        price,
-        vidx,
+        orders.replicate,
+        orders.unit,
+        orders.is_buy,
+        fill,
+        orders.segment,
+        np.asarray(codes, np.int64),
+        np.stack(prices),
+        np.arange(len(ledger._vintages), dtype=np.int64),
         ledger.allow_negative,
         ledger.allow_negative_cash,
         tonnes,
         moved,
         paid,
+        none if bought is None else bought.reshape(-1),
+        none if sold is None else sold.reshape(-1),
     )
-    if status == _OK:
-        ledger._record("settle_cells", tonnes, moved, paid)
-    else:
-        ledger._settle_cells_trusted(c_rep, c_unit, buy, sell, price, vidx)
-    return flat, buy, sell
+    for s in range(done):
+        if had[s]:
+            ledger._record("settle_cells", tonnes[s], moved[s], paid[s])
+    return int(done)

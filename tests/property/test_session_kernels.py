@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbonsim._random import BatchRandom, replicate_seeds
+from carbonsim.agents.base import BLOCK, LISTED, Orders
 from carbonsim.clearing.batch import clear_session
 from carbonsim.market.ledger import Ledger, LedgerError
 
@@ -24,7 +25,6 @@ pytest.importorskip("numba")
 
 from carbonsim._random_numba import CompiledBatchRandom
 from carbonsim.engine.backends import session_kernels
-from carbonsim.market import _ledger_numba
 
 KERNELS = session_kernels("numba")  # compiles once for the module
 
@@ -186,41 +186,52 @@ def test_compiled_masked_draw_checks_cells_as_numpy_does() -> None:
 
 # ----------------------------------------------------------------------------- settlement
 
+SEGMENTS = (LISTED, BLOCK)
+
 
 @st.composite
 def trades(draw: st.DrawFn) -> dict[str, Any]:
+    """Balanced fills per replicate and segment; cells may buy and sell, in both segments."""
     r = draw(st.integers(1, 3))
     n = draw(st.integers(2, 8))
     v = draw(st.integers(1, 4))
     holdings = np.array(
         draw(st.lists(st.integers(0, 40), min_size=r * n * v, max_size=r * n * v)), np.int64
     ).reshape(r, n, v)
-    rows: list[tuple[int, int, bool, float]] = []
+    rows: list[tuple[int, int, bool, float, int]] = []
     for rep in range(r):
-        sells = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(1, 60)), max_size=4))
-        total = sum(q for _, q in sells)
-        buyers = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=4))
-        cuts = sorted(
-            draw(
-                st.lists(st.integers(0, total), min_size=len(buyers) - 1, max_size=len(buyers) - 1)
+        for seg in SEGMENTS:
+            sells = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(1, 40)), max_size=3))
+            total = sum(q for _, q in sells)
+            buyers = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=3))
+            cuts = sorted(
+                draw(
+                    st.lists(
+                        st.integers(0, total), min_size=len(buyers) - 1, max_size=len(buyers) - 1
+                    )
+                )
             )
-        )
-        shares = np.diff([0, *cuts, total])
-        rows += [(rep, u, False, float(q)) for u, q in sells]
-        rows += [(rep, u, True, float(q)) for u, q in zip(buyers, shares, strict=True)]
+            shares = np.diff([0, *cuts, total])
+            rows += [(rep, u, False, float(q), seg) for u, q in sells]
+            rows += [(rep, u, True, float(q), seg) for u, q in zip(buyers, shares, strict=True)]
     order = draw(st.permutations(range(len(rows))))
     rows = [rows[i] for i in order]
+    prices = draw(st.lists(st.integers(1, 9000), min_size=2 * r, max_size=2 * r))
     return {
         "r": r,
         "n": n,
         "v": v,
         "holdings": holdings,
-        "rep": np.array([x[0] for x in rows], np.int64),
-        "unit": np.array([x[1] for x in rows], np.int64),
-        "is_buy": np.array([x[2] for x in rows], bool),
+        "orders": Orders(
+            replicate=np.array([x[0] for x in rows], np.int64),
+            unit=np.array([x[1] for x in rows], np.int64),
+            is_buy=np.array([x[2] for x in rows], bool),
+            price=np.full(len(rows), 50.0),
+            qty=np.array([x[3] for x in rows], float),
+            segment=np.array([x[4] for x in rows], np.int64),
+        ),
         "fill": np.array([x[3] for x in rows], float),
-        "take": np.array(draw(st.lists(st.just(True), min_size=len(rows), max_size=len(rows)))),
-        "price": np.array(draw(st.lists(st.integers(1, 9000), min_size=r, max_size=r))) / 100,
+        "prices": np.array(prices, float).reshape(2, r) / 100,
         "allow_negative": draw(st.booleans()),
         "allow_negative_cash": draw(st.booleans()),
     }
@@ -240,39 +251,45 @@ def _ledger(t: dict[str, Any]) -> Ledger:
     return led
 
 
-def _numpy_settle(led: Ledger, t: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The engine's numpy path: cells of the filled orders, then the trusted settlement."""
-    n = t["n"]
-    ok = t["take"] & (t["fill"] > 0)
-    key = t["rep"][ok] * n + t["unit"][ok]
-    cell, inverse = np.unique(key, return_inverse=True)
-    fill, is_buy = t["fill"][ok], t["is_buy"][ok]
+def _numpy_settle(led: Ledger, t: dict[str, Any], s: int, totals: np.ndarray) -> None:
+    """The engine's numpy path for segment ``s``: cells of its filled orders, the trusted
+    settlement, the period totals."""
+    n, o = t["n"], t["orders"]
+    ok = (o.segment == SEGMENTS[s]) & (t["fill"] > 0)
+    cell, inverse = np.unique(o.replicate[ok] * n + o.unit[ok], return_inverse=True)
+    fill, is_buy = t["fill"][ok], o.is_buy[ok]
     buy = np.rint(np.bincount(inverse, np.where(is_buy, fill, 0.0), len(cell))).astype(np.int64)
     sell = np.rint(np.bincount(inverse, np.where(is_buy, 0.0, fill), len(cell))).astype(np.int64)
     if len(cell):
-        led._settle_cells_trusted(cell // n, cell % n, buy, sell, t["price"])
-    return cell, buy, sell
+        led._settle_cells_trusted(cell // n, cell % n, buy, sell, t["prices"][s])
+        totals[0].reshape(-1)[cell] += buy
+        totals[1].reshape(-1)[cell] += sell
 
 
-def _outcome(f: Any) -> Any:
+def _engine_settle(led: Ledger, t: dict[str, Any], compiled: bool) -> Any:
+    """Settle both segments as the engine does; returns the period totals or the error."""
+    totals = np.zeros((2, t["r"], t["n"]))
+    first = 0
     try:
-        return f()
+        if compiled:
+            first = KERNELS.settle(
+                led, t["orders"], t["fill"], SEGMENTS, tuple(t["prices"]), totals[0], totals[1]
+            )
+        for s in range(first, len(SEGMENTS)):
+            _numpy_settle(led, t, s, totals)
     except LedgerError as exc:
         return str(exc)
+    return totals
 
 
 @given(trades())
 def test_compiled_settlement_equals_numpy(t: dict[str, Any]) -> None:
     a, b = _ledger(t), _ledger(t)
-    want = _outcome(lambda: _numpy_settle(a, t))
-    args = (t["rep"], t["unit"], t["is_buy"], t["fill"], t["take"], t["price"])
-    got = _outcome(lambda: KERNELS.settle(b, *args))
-    if isinstance(want, str):  # the same error, and neither ledger changed
+    want, got = _engine_settle(a, t, False), _engine_settle(b, t, True)
+    if isinstance(want, str):  # the same error, raised by the numpy path in both
         assert got == want
-        assert (b.allowances == t["holdings"]).all()
     else:
-        for x, y in zip(want, got, strict=True):
-            assert x.tolist() == y.tolist()
+        assert want.tobytes() == got.tobytes()
     assert a.allowances.tobytes() == b.allowances.tobytes()
     assert a.cash.tobytes() == b.cash.tobytes()
     ja, jb = a.journal(), b.journal()
@@ -281,47 +298,53 @@ def test_compiled_settlement_equals_numpy(t: dict[str, Any]) -> None:
     b.check()
 
 
+def _one_seller(holdings: list[list[list[int]]]) -> tuple[dict[str, Any], Ledger]:
+    h = np.array(holdings)
+    t = {
+        "r": 1, "n": h.shape[1], "v": h.shape[2], "allow_negative": False,
+        "allow_negative_cash": True, "holdings": h,
+    }  # fmt: skip
+    return t, _ledger(t)
+
+
 def test_compiled_settlement_splits_vintages_pro_rata() -> None:
     # seller 0 holds 5 t of 2020 and 20 t of 2021 and sells 15; buyers take 10 and 5
-    t = {
-        "r": 1, "n": 3, "v": 2, "allow_negative": False, "allow_negative_cash": True,
-        "holdings": np.array([[[5, 20], [0, 0], [0, 0]]]),
-    }  # fmt: skip
-    led = _ledger(t)
-    KERNELS.settle(
-        led,
-        np.zeros(3, np.int64),
-        np.array([0, 1, 2]),
-        np.array([False, True, True]),
-        np.array([15.0, 10.0, 5.0]),
-        np.ones(3, bool),
-        np.array([50.0]),
+    _, led = _one_seller([[[5, 20], [0, 0], [0, 0]]])
+    orders = Orders(
+        replicate=np.zeros(3, np.int64),
+        unit=np.array([0, 1, 2]),
+        is_buy=np.array([False, True, True]),
+        price=np.full(3, 50.0),
+        qty=np.array([15.0, 10.0, 5.0]),
+        segment=np.full(3, LISTED),
     )
+    bought, sold = np.zeros((1, 3)), np.zeros((1, 3))
+    done = KERNELS.settle(led, orders, orders.qty, SEGMENTS, (np.array([50.0]),) * 2, bought, sold)
+    assert done == 2
     # pool: 5 t of 2020 and 10 t of 2021, split 2:1: floors 3 + 6 and 1 + 3, the
     # remainders (1 t of each vintage) go north-west corner: the first buyer gets 2020's
     assert led.allowances[0].tolist() == [[0, 10], [4, 6], [1, 4]]
     assert led.cash[0].tolist() == [100.0 + 750.0, 100.0 - 500.0, 100.0 - 250.0]
+    assert bought.tolist() == [[0.0, 10.0, 5.0]]
+    assert sold.tolist() == [[15.0, 0.0, 0.0]]
+    assert led.journal().loc[("settle_cells", 0), "calls"] == 1  # the empty block segment
 
 
-def test_compiled_settlement_leaves_other_segments_alone() -> None:
-    t = {
-        "r": 1, "n": 2, "v": 1, "allow_negative": False, "allow_negative_cash": True,
-        "holdings": np.array([[[10], [0]]]),
-    }  # fmt: skip
-    led = _ledger(t)
-    cell, buy, sell = _ledger_numba.settle_fills_compiled(
-        led,
-        np.zeros(2, np.int64),
-        np.array([0, 1]),
-        np.array([False, True]),
-        np.array([4.0, 4.0]),
-        np.zeros(2, bool),
-        np.array([50.0]),
+def test_compiled_settlement_stops_where_the_ledger_refuses() -> None:
+    # the block seller holds 3 t but sells 4: the listed trade settles, the block one is
+    # left unchanged for the numpy path (which raises the ledger's error)
+    _, led = _one_seller([[[10], [3], [0]]])
+    orders = Orders(
+        replicate=np.zeros(4, np.int64),
+        unit=np.array([0, 2, 1, 2]),
+        is_buy=np.array([False, True, False, True]),
+        price=np.full(4, 50.0),
+        qty=np.array([2.0, 2.0, 4.0, 4.0]),
+        segment=np.array([LISTED, LISTED, BLOCK, BLOCK]),
     )
-    assert cell.size == 0
-    assert buy.size == 0
-    assert sell.size == 0
-    assert led.allowances[0].tolist() == [[10], [0]]
+    done = KERNELS.settle(led, orders, orders.qty, SEGMENTS, (np.array([50.0]),) * 2)
+    assert done == 1
+    assert led.allowances[0].tolist() == [[8], [3], [2]]
 
 
 # ----------------------------------------------------------------------------- strategies
