@@ -379,7 +379,7 @@ class Simulation:
         How the session loop runs: ``"numpy"`` (the default) with numpy calls only;
         ``"numba"`` with compiled kernels for the per-session work (the optional ``numba``
         package, ``pip install 'carbonsim[fast]'``; compiled once and cached on disk).
-        Results are identical bit for bit; see :data:`BACKENDS`.
+        Results are identical bit for bit; see :mod:`carbonsim.engine.backends`.
     """
 
     def __init__(

@@ -331,6 +331,9 @@ def settle_segments_compiled(
     given. Returns how many segments were settled; the caller settles the rest with the
     numpy path (which raises where the ledger refuses), from that segment on.
     """
+    for name, arr in (("bought", bought), ("sold", sold)):
+        if arr is not None and not arr.flags.c_contiguous:  # reshape(-1) must be a view
+            raise ValueError(f"{name} must be a C-contiguous (R, N) array")
     n_rep = ledger.n_replicates
     n_seg = len(codes)
     tonnes = np.zeros((n_seg, n_rep), np.int64)
