@@ -21,7 +21,9 @@ Compiled steps:
   types; subclasses and plug-ins run their own ``orders``), by
   :mod:`carbonsim.agents._orders_numba`;
 - the strategies' reads of holdings and expected obligations at the units that act and
-  the exchange routing of their orders, by :mod:`carbonsim.engine._view_numba`;
+  the exchange routing of their orders, by :mod:`carbonsim.engine._view_numba`; routing,
+  bands, repricing and both call auctions run as one call
+  (:mod:`carbonsim.engine._exchange_numba`);
 - the hashing of random numbers drawn at selected cells and of the units that act in a
   session (:meth:`carbonsim._random.BatchRandom.bernoulli_cells`), by
   :class:`carbonsim._random_numba.CompiledBatchRandom`.
@@ -68,6 +70,10 @@ class SessionKernels:
     orders : dict
         Order functions ``f(strategy, view, rng)`` replacing ``strategy.orders`` for
         strategies of exactly these types.
+    exchange : callable or None
+        Routing, bands, repricing and both call auctions of a session in one call
+        (:func:`carbonsim.engine._exchange_numba.exchange_compiled`); None: ``route``,
+        ``bands`` and ``clear`` one after the other.
     """
 
     clear: Callable[..., Any]
@@ -77,6 +83,7 @@ class SessionKernels:
     route: Callable[..., Any]
     bands: Callable[..., Any]
     orders: dict[type, Callable[..., Any]]
+    exchange: Callable[..., Any] | None = None
 
 
 def check_backend(backend: str) -> str:
@@ -114,12 +121,14 @@ def session_kernels(backend: str) -> SessionKernels:
     fast_ledger = importlib.import_module("carbonsim.market._ledger_numba")
     fast_view = importlib.import_module("carbonsim.engine._view_numba")
     fast_orders = importlib.import_module("carbonsim.agents._orders_numba")
+    fast_exchange = importlib.import_module("carbonsim.engine._exchange_numba")
     try:
         fast.compile_kernels()
         fast_random.compile_kernels()
         fast_ledger.compile_kernels()
         fast_view.compile_kernels()
         fast_orders.compile_kernels()
+        fast_exchange.compile_kernels()
     except ModuleNotFoundError as exc:
         raise ModuleNotFoundError(
             "backend='numba' needs the optional numba package "
@@ -133,4 +142,5 @@ def session_kernels(backend: str) -> SessionKernels:
         route=fast_view.route_compiled,
         bands=fast.bands_compiled,
         orders=fast_orders.order_functions(),
+        exchange=fast_exchange.exchange_compiled,
     )

@@ -945,30 +945,43 @@ class Simulation:
         if p is not None and self._reads_gap:
             self._gap = view.gap  # auctions and buy-backs read it after the session
         orders = Orders.concat([f(view, self.rng) for f in self._order_fns])
-        orders = self._route(orders, view)
-        view.close()  # settlement below changes what the view would read
-
-        lo, hi = self.kernels.bands(
-            self.last_close, tr.listed_band, tr.block_band, tr.tick, self._floor, self._ceiling
-        )
+        if self.kernels.exchange is not None:
+            # routing, bands, repricing and both call auctions in one compiled call
+            orders, lo, hi, clear_price, clear_volume, fill = self.kernels.exchange(
+                orders,
+                self.ledger,
+                None if p is None else p.last_year,
+                tr,
+                self.last_close,
+                self._floor,
+                self._ceiling,
+                sc.behaviour.choke_price,
+            )
+            view.close()
+        else:
+            orders = self._route(orders, view)
+            view.close()  # settlement below changes what the view would read
+            lo, hi = self.kernels.bands(
+                self.last_close, tr.listed_band, tr.block_band, tr.tick, self._floor, self._ceiling
+            )
+            market = orders.replicate + r * (orders.segment == BLOCK)
+            # marketable repricing: a buyer willing to pay more than the band's top bids the
+            # top; a seller willing to take less than the bottom offers at the bottom
+            price = np.minimum(orders.price, sc.behaviour.choke_price)  # nobody bids above it
+            price = np.where(
+                orders.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market])
+            )
+            clear_price, clear_volume, fill = self.kernels.clear(
+                market,
+                orders.is_buy,
+                price,
+                orders.qty,
+                n_markets=2 * r,
+                tick=tr.tick,
+                reference_price=np.concatenate([self.last_close, self.last_close]),
+                band=(lo, hi),
+            )
         lo_l, hi_l = lo[:r], hi[:r]
-        market = orders.replicate + r * (orders.segment == BLOCK)
-        # marketable repricing: a buyer willing to pay more than the band's top bids the
-        # top; a seller willing to take less than the bottom offers at the bottom
-        price = np.minimum(orders.price, sc.behaviour.choke_price)  # nobody bids above it
-        price = np.where(
-            orders.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market])
-        )
-        clear_price, clear_volume, fill = self.kernels.clear(
-            market,
-            orders.is_buy,
-            price,
-            orders.qty,
-            n_markets=2 * r,
-            tick=tr.tick,
-            reference_price=np.concatenate([self.last_close, self.last_close]),
-            band=(lo, hi),
-        )
         if self.check_invariants:
             self._check_fills(orders, fill, clear_price, lo, hi)
         vol_l, vol_b = clear_volume[:r], clear_volume[r:]

@@ -100,6 +100,7 @@ class _Crosscheck(Simulation):
         from carbonsim.engine.simulation import _PeriodView
 
         view = super()._view(t, p)
+        self._period = p
         if p is not None:
             c = self._view_source.c  # type: ignore[union-attr]
             a, b = _PeriodView(self.ledger, p, c), CompiledPeriodView(self.ledger, p, c)
@@ -119,15 +120,39 @@ class _Crosscheck(Simulation):
         return view
 
     def _route(self, orders, view):  # type: ignore[no-untyped-def]
+        from carbonsim.clearing.batch import clear_session
+        from carbonsim.engine._exchange_numba import exchange_compiled
         from carbonsim.engine._view_numba import route_compiled
-        from carbonsim.engine.simulation import route_orders
+        from carbonsim.engine.simulation import route_orders, session_bands
 
         tr = self.scenario.trading
         args = (orders, view, self.units.n_units, tr.block_min_size, tr.listed_max_size)
         want, got = route_orders(*args), route_compiled(*args)
-        for f in ("replicate", "unit", "is_buy", "price", "qty", "segment"):
-            if getattr(want, f).tobytes() != getattr(got, f).tobytes():
-                self.mismatches.append(f"route {f} at session {self.session_index}")
+        # the fused exchange step: routing, bands, repricing, both call auctions
+        p, close = self._period, self.last_close
+        fused = exchange_compiled(
+            orders, self.ledger, None if p is None else p.last_year, tr, close,
+            self._floor, self._ceiling, self.scenario.behaviour.choke_price,
+        )  # fmt: skip
+        lo, hi = session_bands(
+            close, tr.listed_band, tr.block_band, tr.tick, self._floor, self._ceiling
+        )
+        market = want.replicate + self.n_replicates * (want.segment == BLOCK)
+        price = np.minimum(want.price, self.scenario.behaviour.choke_price)
+        price = np.where(want.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market]))
+        cleared = clear_session(
+            market, want.is_buy, price, want.qty, n_markets=2 * self.n_replicates,
+            tick=tr.tick, reference_price=np.concatenate([close, close]), band=(lo, hi),
+        )  # fmt: skip
+        for routed, label in ((got, "route"), (fused[0], "exchange")):
+            for f in ("replicate", "unit", "is_buy", "price", "qty", "segment"):
+                if getattr(want, f).tobytes() != getattr(routed, f).tobytes():
+                    self.mismatches.append(f"{label} {f} at session {self.session_index}")
+        for name, a, b in zip(
+            ("lo", "hi", "price", "volume", "fill"), (lo, hi, *cleared), fused[1:], strict=True
+        ):
+            if a.tobytes() != b.tobytes():
+                self.mismatches.append(f"exchange {name} at session {self.session_index}")
         self.compared["route"] += 1
         return want
 
@@ -221,3 +246,53 @@ def test_numba_backend_runs_a_strategy_subclass_own_orders(
     assert result_digest(quiet) == result_digest(simulate(sc, backend="numpy", **kw))
     monkeypatch.undo()
     assert result_digest(quiet) != result_digest(simulate(sc, backend="numba", **kw))
+
+
+def test_exchange_step_hands_fractional_books_to_numpy_and_names_bad_orders() -> None:
+    pytest.importorskip("numba")
+    from carbonsim.clearing.batch import clear_session
+    from carbonsim.engine._exchange_numba import exchange_compiled
+    from carbonsim.engine.simulation import session_bands
+    from carbonsim.market.ledger import Ledger
+
+    session_kernels("numba")
+    ledger = Ledger(1, ["a", "b"], [2021, 2022])
+    ledger.allocate(2021, np.array([[50, 0]]), issue=True)
+    tr = load_scenario("china-national-tiny").trading
+    close = np.array([50.0])
+    orders = Orders(
+        replicate=np.zeros(3, np.int64),
+        unit=np.array([0, 1, 1]),
+        is_buy=np.array([False, True, True]),
+        price=np.array([49.0, 51.0, 50.5]),
+        qty=np.array([30.0, 10.5, 7.25]),  # fractional bids: the clearing kernel declines
+        segment=np.full(3, LISTED),
+    )
+    routed, lo, hi, price, volume, fill = exchange_compiled(
+        orders, ledger, 2021, tr, close, None, None, 1e6
+    )
+    want_lo, want_hi = session_bands(close, tr.listed_band, tr.block_band, tr.tick, None, None)
+    market = routed.replicate + (routed.segment == BLOCK)
+    repriced = np.where(
+        routed.is_buy,
+        np.minimum(routed.price, want_hi[market]),
+        np.maximum(routed.price, want_lo[market]),
+    )
+    want = clear_session(
+        market, routed.is_buy, repriced, routed.qty, n_markets=2, tick=tr.tick,
+        reference_price=np.concatenate([close, close]), band=(want_lo, want_hi),
+    )  # fmt: skip
+    assert lo.tobytes() == want_lo.tobytes()
+    assert hi.tobytes() == want_hi.tobytes()
+    for a, b in zip(want, (price, volume, fill), strict=True):
+        assert a.tobytes() == b.tobytes()
+    assert volume[0] == 17.75  # both fractional bids fill against the 30 t offer
+    bad = Orders(
+        replicate=np.zeros(1, np.int64),
+        unit=np.array([2]),
+        is_buy=np.array([True]),
+        price=np.array([50.0]),
+        qty=np.array([5.0]),
+    )
+    with pytest.raises(ValueError, match=r"orders: unit index 2 of order 0 is outside \[0, 2\)"):
+        exchange_compiled(bad, ledger, 2021, tr, close, None, None, 1e6)
