@@ -306,6 +306,11 @@ _STEPS = (
     ("price bands, compiled", "_session_numba.py", "bands_compiled"),
     ("session call auctions (`clear_session`)", "batch.py", "clear_session"),
     ("session call auctions, compiled", "_session_numba.py", "clear_session_compiled"),
+    (
+        "exchange step, compiled (routing, bands, auctions)",
+        "_exchange_numba.py",
+        "exchange_compiled",
+    ),
     ("settlement, compiled (aggregation, ledger)", "_ledger_numba.py", "settle_segments_compiled"),
     ("other call auctions (`call_auction_batch`)", "batch.py", "call_auction_batch"),
     ("settlement (`Ledger.settle_cells`, unchecked core)", "ledger.py", "_settle_cells_trusted"),
