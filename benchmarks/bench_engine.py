@@ -301,7 +301,7 @@ _STEPS = (
     ("noise orders", "noise.py", "orders"),
     ("noise orders, compiled", "_orders_numba.py", "noise_orders"),
     ("order concatenation", "base.py", "concat"),
-    ("exchange routing (`_route`)", "simulation.py", "_route"),
+    ("exchange routing (`route_orders`)", "simulation.py", "route_orders"),
     ("price bands (`session_bands`)", "simulation.py", "session_bands"),
     ("price bands, compiled", "_session_numba.py", "bands_compiled"),
     ("session call auctions (`clear_session`)", "batch.py", "clear_session"),

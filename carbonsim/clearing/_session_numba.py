@@ -33,6 +33,7 @@ __all__ = [
     "bands_compiled",
     "clear_session_compiled",
     "clear_ticks_kernel",
+    "cleared",
     "compile_kernels",
     "session_bands",
 ]
@@ -381,6 +382,30 @@ def clear_session_compiled(
     status, price_t, has_price, volume, fill = _compiled["clear_ticks_kernel"](
         market, is_bid, price, qty, n_markets, tick, reference_price, band[0], band[1]
     )
+    return cleared(
+        status, price_t, has_price, volume, fill, market, is_bid, price, qty, n_markets, tick,
+        reference_price, band,
+    )  # fmt: skip
+
+
+def cleared(
+    status: int,
+    price_tick: IntArray,
+    has_price: BoolArray,
+    volume: FloatArray,
+    fill: FloatArray,
+    market: IntArray,
+    is_bid: BoolArray,
+    price: FloatArray,
+    qty: FloatArray,
+    n_markets: int,
+    tick: float,
+    reference_price: FloatArray,
+    band: tuple[FloatArray, FloatArray],
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The outcome of :func:`clear_ticks_kernel` as ``clear_session`` returns it: ``(price,
+    volume, fill)``; where the kernel declined (``status``), ``clear_session`` on the same
+    arguments instead."""
     if status != _OK:
         return clear_session(
             market,
@@ -392,8 +417,7 @@ def clear_session_compiled(
             reference_price=reference_price,
             band=band,
         )
-    price_out = np.where(has_price, ticks_to_price(price_t, tick), np.nan)
-    return price_out, volume, fill
+    return np.where(has_price, ticks_to_price(price_tick, tick), np.nan), volume, fill
 
 
 def bands_compiled(
@@ -404,7 +428,9 @@ def bands_compiled(
     floor: float | None,
     ceiling: float | None,
 ) -> tuple[FloatArray, FloatArray]:
-    """:func:`session_bands`, compiled; ``floor``/``ceiling`` None where there is none."""
+    """:func:`carbonsim.engine.simulation.session_bands`, compiled; ``floor``/``ceiling``
+    None where there is none. (The engine computes the bands inside the fused exchange
+    step; this step function checks the kernel on its own.)"""
     k, scale = _decimal_scale(tick)
     lo, hi = _compiled["session_bands"](
         reference,

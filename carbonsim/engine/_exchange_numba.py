@@ -1,4 +1,4 @@
-"""The exchange step of a session in one compiled call, behind ``backend="numba"``.
+"""The exchange and settlement steps of a session, compiled, behind ``backend="numba"``.
 
 :func:`exchange_compiled` routes a session's orders (offers within holdings, segment
 sizes, the listed maximum), computes the price bands with the policy limits, reprices
@@ -10,36 +10,39 @@ engine's numpy session does the same with :func:`~carbonsim.engine.simulation.ro
 :func:`~carbonsim.clearing.batch.clear_session`, and the results agree bit for bit. Where
 the clearing kernel hands over (input outside its case), the numpy clearing runs on the
 routed orders; an order whose cell is out of range raises as the numpy routing does.
+
+:func:`settle_compiled` settles the session's fills with
+:func:`carbonsim.market._ledger_numba.settle_segments_compiled` and hands the segments it
+leaves (a refusal of the ledger) to :func:`~carbonsim.engine.simulation.settle_segments`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from carbonsim._numba import compile_module, np_maximum, np_minimum
-from carbonsim.agents.base import BLOCK, Orders
+from carbonsim.agents.base import BLOCK, MarketView, Orders
 from carbonsim.clearing import _session_numba
-from carbonsim.clearing._session_numba import clear_ticks_kernel, session_bands
-from carbonsim.clearing._ticks import _decimal_scale, ticks_to_price
-from carbonsim.clearing.batch import clear_session
+from carbonsim.clearing._session_numba import clear_ticks_kernel, cleared, session_bands
+from carbonsim.clearing._ticks import _decimal_scale
 from carbonsim.engine import _view_numba
 from carbonsim.engine._view_numba import holdings_kernel, offered_kernel, route_kernel
-from carbonsim.engine.simulation import check_order_cells
+from carbonsim.engine.simulation import check_order_cells, settle_segments
+from carbonsim.market import _ledger_numba
 from carbonsim.market.ledger import Ledger
 from carbonsim.scenario.schema import TradingSpec
 
-__all__ = ["compile_kernels", "exchange_compiled", "exchange_kernel"]
+__all__ = ["compile_kernels", "exchange_compiled", "exchange_kernel", "settle_compiled"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-_OK = 0
-_CLEAR_FALLBACK = 1
-_BAD_CELLS = 2
+_BAD_CELLS = 2  # besides the clearing kernel's status codes (0 done, 1 declined)
 
 
 def exchange_kernel(
@@ -66,7 +69,8 @@ def exchange_kernel(
     choke_price: float,
 ) -> tuple[Any, ...]:
     """Route, band, reprice and clear; returns ``(status, kept, qty, segment, lo, hi,
-    market, price, price_tick, has_price, volume, fill)`` (``kept``: positions of the orders
+    market, price, price_tick, has_price, volume, fill)`` (``status``: the clearing
+    kernel's, or ``_BAD_CELLS`` before anything is computed; ``kept``: positions of the orders
     that stay; ``qty``/``segment`` routed, of all orders; ``market``, ``price`` (repriced),
     ``fill`` of the kept ones)."""
     n_rep = last_close.shape[0]
@@ -115,8 +119,7 @@ def exchange_kernel(
     status, price_tick, has_price, volume, fill = clear_ticks_kernel(
         market, buy_k, px, q_k, 2 * n_rep, tick, reference, lo, hi
     )
-    out = _OK if status == 0 else _CLEAR_FALLBACK
-    return out, kept, q, seg, lo, hi, market, px, price_tick, has_price, volume, fill
+    return status, kept, q, seg, lo, hi, market, px, price_tick, has_price, volume, fill
 
 
 _compiled: dict[str, Any] = {}
@@ -144,6 +147,7 @@ def compile_kernels() -> None:
 
 def exchange_compiled(
     orders: Orders,
+    view: MarketView,
     ledger: Ledger,
     year: int | None,
     trading: TradingSpec,
@@ -152,9 +156,10 @@ def exchange_compiled(
     ceiling: float | None,
     choke_price: float,
 ) -> tuple[Orders, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """The session's exchange step: ``(routed orders, lo, hi, clear price, clear volume,
-    fill)``, bit for bit those of the numpy session (``year``: the period's last year,
-    whose valid vintages count as holdings; None outside a period, holdings zero)."""
+    """:func:`~carbonsim.engine.simulation.exchange_orders`, compiled: the same ``(routed
+    orders, lo, hi, clear price, clear volume, fill)`` bit for bit. Holdings are read from
+    ``ledger`` directly (``year``: the period's last year, whose valid vintages count;
+    None outside a period, holdings zero), the numbers ``view`` would give."""
     valid = np.zeros(0, np.int64) if year is None else ledger._valid_vintage_indices(year, None)
     k, scale = _decimal_scale(trading.tick)
     n_units = ledger.n_units
@@ -177,17 +182,31 @@ def exchange_compiled(
         qty=qty[kept],
         segment=segment[kept],
     )
-    if status == _CLEAR_FALLBACK:
-        clear_price, volume, fill = clear_session(
-            market,
-            routed.is_buy,
-            price,
-            routed.qty,
-            n_markets=2 * last_close.shape[0],
-            tick=trading.tick,
-            reference_price=np.concatenate([last_close, last_close]),
-            band=(lo, hi),
-        )
-    else:
-        clear_price = np.where(has_price, ticks_to_price(price_tick, trading.tick), np.nan)
+    n_rep = last_close.shape[0]
+    clear_price, volume, fill = cleared(
+        status, price_tick, has_price, volume, fill, market, routed.is_buy, price, routed.qty,
+        2 * n_rep, trading.tick, np.concatenate([last_close, last_close]), (lo, hi),
+    )  # fmt: skip
     return routed, lo, hi, clear_price, volume, fill
+
+
+def settle_compiled(
+    ledger: Ledger,
+    orders: Orders,
+    fill: FloatArray,
+    codes: Sequence[int],
+    prices: Sequence[FloatArray],
+    bought: FloatArray | None = None,
+    sold: FloatArray | None = None,
+    *,
+    checked: bool = False,
+) -> None:
+    """:func:`~carbonsim.engine.simulation.settle_segments`, compiled where it can be: the
+    same ledger, journal and period totals bit for bit. With ``checked`` (invariant checks
+    on) the numpy settlement runs, so the ledger's checked method sees every settlement."""
+    done = 0
+    if not checked:
+        done = _ledger_numba.settle_segments_compiled(
+            ledger, orders, fill, codes, prices, bought, sold
+        )
+    settle_segments(ledger, orders, fill, codes, prices, bought, sold, checked=checked, start=done)

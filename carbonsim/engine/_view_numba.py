@@ -208,7 +208,10 @@ class CompiledPeriodView(_PeriodView):
 def route_compiled(
     orders: Orders, view: MarketView, n_units: int, block_min_size: float, listed_max: float
 ) -> Orders:
-    """The engine's numpy routing of ``orders``, compiled; the same orders bit for bit."""
+    """:func:`~carbonsim.engine.simulation.route_orders`, compiled; the same orders bit for
+    bit. The engine routes inside the fused exchange step
+    (:func:`carbonsim.engine._exchange_numba.exchange_compiled`), which calls the same
+    kernels; this step function lets the routing kernels be checked on their own."""
     n_rep = view.shape[0]
     ok, rows, cols, offered, cell_of = _compiled["offered_kernel"](
         n_rep, n_units, orders.replicate, orders.unit, orders.is_buy, orders.qty

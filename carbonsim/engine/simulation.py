@@ -47,7 +47,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -63,6 +63,7 @@ from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, make_strategy
 from carbonsim.clearing import call_auction_batch, demand_cutoff, sealed_bid_auction
 from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
+from carbonsim.clearing.batch import clear_session
 from carbonsim.engine.backends import check_backend, session_kernels
 from carbonsim.engine.calendar import trading_days
 from carbonsim.engine.memory import check_memory
@@ -87,7 +88,7 @@ from carbonsim.market.policy import (
 from carbonsim.market.population import population_from_preset, synthetic_population
 from carbonsim.market.units import ActivityDraw, UnitTable, draw_activity
 from carbonsim.results import Result
-from carbonsim.scenario.schema import PeriodSpec, Scenario
+from carbonsim.scenario.schema import PeriodSpec, Scenario, TradingSpec
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,10 @@ __all__ = [
     "Simulation",
     "build_units",
     "check_order_cells",
+    "exchange_orders",
     "route_orders",
     "session_bands",
+    "settle_segments",
     "simulate",
 ]
 
@@ -215,6 +218,93 @@ def route_orders(
         qty=qty[keep],
         segment=segment[keep],
     )
+
+
+def exchange_orders(
+    orders: Orders,
+    view: MarketView,
+    ledger: Ledger,
+    year: int | None,
+    trading: TradingSpec,
+    last_close: FloatArray,
+    floor: float | None,
+    ceiling: float | None,
+    choke_price: float,
+) -> tuple[Orders, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """A session's exchange step (numpy backend): routing (:func:`route_orders`), the price
+    bands (:func:`session_bands`), marketable repricing and both call auctions of every
+    replicate (:func:`~carbonsim.clearing.batch.clear_session`; listed markets ``0..R-1``,
+    block markets ``R..2R-1``).
+
+    ``view`` answers the holdings reads; ``ledger`` and ``year`` (the period's last year,
+    None outside a period) are the same numbers' source for backends that read them
+    directly. Returns ``(routed orders, lo, hi, clear price, clear volume, fill)``.
+    """
+    r = last_close.shape[0]
+    routed = route_orders(
+        orders, view, ledger.n_units, trading.block_min_size, trading.listed_max_size
+    )
+    lo, hi = session_bands(
+        last_close, trading.listed_band, trading.block_band, trading.tick, floor, ceiling
+    )
+    market = routed.replicate + r * (routed.segment == BLOCK)
+    # marketable repricing: a buyer willing to pay more than the band's top bids the
+    # top; a seller willing to take less than the bottom offers at the bottom
+    price = np.minimum(routed.price, choke_price)  # nobody bids above the choke price
+    price = np.where(routed.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market]))
+    clear_price, clear_volume, fill = clear_session(
+        market,
+        routed.is_buy,
+        price,
+        routed.qty,
+        n_markets=2 * r,
+        tick=trading.tick,
+        reference_price=np.concatenate([last_close, last_close]),
+        band=(lo, hi),
+    )
+    return routed, lo, hi, clear_price, clear_volume, fill
+
+
+def settle_segments(
+    ledger: Ledger,
+    orders: Orders,
+    fill: FloatArray,
+    codes: Sequence[int],
+    prices: Sequence[FloatArray],
+    bought: FloatArray | None = None,
+    sold: FloatArray | None = None,
+    *,
+    checked: bool = False,
+    start: int = 0,
+) -> None:
+    """Settle a session's fills segment by segment (numpy backend), from ``codes[start]``.
+
+    The filled orders of segment ``codes[s]`` are aggregated per (replicate, unit) cell and
+    settled at ``prices[s]`` (R,) by the ledger (:meth:`~carbonsim.market.ledger.Ledger.
+    settle_cells` when ``checked``, else its unchecked core); each cell's tonnes are added
+    to the period's ``bought`` and ``sold`` (R, N) when given.
+    """
+    n = ledger.n_units
+    filled = fill > 0
+    for seg_code, px in zip(codes[start:], prices[start:], strict=True):
+        done = np.flatnonzero(filled & (orders.segment == seg_code))
+        if not done.size:
+            continue
+        # aggregate fills per (replicate, unit) cell: work proportional to the orders
+        cell, inverse = unique_inverse(orders.replicate[done] * n + orders.unit[done])
+        fill_d = fill[done]
+        is_buy = orders.is_buy[done]
+        buy = np.rint(np.bincount(inverse, weights=np.where(is_buy, fill_d, 0.0)))
+        sell = np.rint(np.bincount(inverse, weights=np.where(is_buy, 0.0, fill_d)))
+        buy_i, sell_i = buy.astype(np.int64), sell.astype(np.int64)
+        rep_c, unit_c = np.divmod(cell, n)
+        if checked:  # the public method re-checks what the engine built
+            ledger.settle_cells(rep_c, unit_c, buy_i, sell_i, px)
+        else:
+            ledger._settle_cells_trusted(rep_c, unit_c, buy_i, sell_i, px)
+        if bought is not None and sold is not None:  # unique cells: flat updates
+            bought.reshape(-1)[cell] += buy_i
+            sold.reshape(-1)[cell] += sell_i
 
 
 class InvariantError(AssertionError):
@@ -927,100 +1017,51 @@ class Simulation:
             **common,
         )
 
-    def _route(self, orders: Orders, view: MarketView) -> Orders:
-        """Apply the exchange's order rules (:func:`route_orders`, or the backend's kernel)."""
-        tr = self.scenario.trading
-        out: Orders = self.kernels.route(
-            orders, view, self.units.n_units, tr.block_min_size, tr.listed_max_size
+    def _exchange(
+        self, orders: Orders, view: MarketView, p: _PeriodState | None
+    ) -> tuple[Orders, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        """The session's exchange step (:func:`exchange_orders`, or the backend's)."""
+        out: tuple[Orders, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
+        out = self.kernels.exchange(
+            orders,
+            view,
+            self.ledger,
+            None if p is None else p.last_year,
+            self.scenario.trading,
+            self.last_close,
+            self._floor,
+            self._ceiling,
+            self.scenario.behaviour.choke_price,
         )
         return out
 
     def _session(self, t: float, i: int) -> None:
         sc = self.scenario
-        tr = sc.trading
-        r, n = self.n_replicates, self.units.n_units
+        r = self.n_replicates
         self.session_index = i
         p = self._current_period(t)
         view = self._view(t, p)
         if p is not None and self._reads_gap:
             self._gap = view.gap  # auctions and buy-backs read it after the session
         orders = Orders.concat([f(view, self.rng) for f in self._order_fns])
-        if self.kernels.exchange is not None:
-            # routing, bands, repricing and both call auctions in one compiled call
-            orders, lo, hi, clear_price, clear_volume, fill = self.kernels.exchange(
-                orders,
-                self.ledger,
-                None if p is None else p.last_year,
-                tr,
-                self.last_close,
-                self._floor,
-                self._ceiling,
-                sc.behaviour.choke_price,
-            )
-            view.close()
-        else:
-            orders = self._route(orders, view)
-            view.close()  # settlement below changes what the view would read
-            lo, hi = self.kernels.bands(
-                self.last_close, tr.listed_band, tr.block_band, tr.tick, self._floor, self._ceiling
-            )
-            market = orders.replicate + r * (orders.segment == BLOCK)
-            # marketable repricing: a buyer willing to pay more than the band's top bids the
-            # top; a seller willing to take less than the bottom offers at the bottom
-            price = np.minimum(orders.price, sc.behaviour.choke_price)  # nobody bids above it
-            price = np.where(
-                orders.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market])
-            )
-            clear_price, clear_volume, fill = self.kernels.clear(
-                market,
-                orders.is_buy,
-                price,
-                orders.qty,
-                n_markets=2 * r,
-                tick=tr.tick,
-                reference_price=np.concatenate([self.last_close, self.last_close]),
-                band=(lo, hi),
-            )
+        orders, lo, hi, clear_price, clear_volume, fill = self._exchange(orders, view, p)
+        view.close()  # settlement below changes what the view would read
         lo_l, hi_l = lo[:r], hi[:r]
         if self.check_invariants:
             self._check_fills(orders, fill, clear_price, lo, hi)
         vol_l, vol_b = clear_volume[:r], clear_volume[r:]
         px_l, px_b = clear_price[:r], clear_price[r:]
         # settle each segment at its uniform price
-        filled = fill > 0
-        segments = ((LISTED, px_l), (BLOCK, px_b))
-        first = 0
-        if self.kernels.settle is not None and not self.check_invariants:
-            # compiled, all segments in one call; a segment it leaves runs below
-            first = self.kernels.settle(
-                self.ledger,
-                orders,
-                fill,
-                (LISTED, BLOCK),
-                (_nan_to_zero(px_l), _nan_to_zero(px_b)),
-                None if p is None else p.bought,
-                None if p is None else p.sold,
-            )
-        for seg_code, px in segments[first:]:
-            done = np.flatnonzero(filled & (orders.segment == seg_code))
-            if not done.size:
-                continue
-            # aggregate fills per (replicate, unit) cell: work proportional to the orders
-            cell, inverse = unique_inverse(orders.replicate[done] * n + orders.unit[done])
-            fill_d = fill[done]
-            is_buy = orders.is_buy[done]
-            buy = np.rint(np.bincount(inverse, weights=np.where(is_buy, fill_d, 0.0)))
-            sell = np.rint(np.bincount(inverse, weights=np.where(is_buy, 0.0, fill_d)))
-            buy_i, sell_i = buy.astype(np.int64), sell.astype(np.int64)
-            rep_c, unit_c = np.divmod(cell, n)
-            px0 = _nan_to_zero(px)
-            if self.check_invariants:  # the public method re-checks what the engine built
-                self.ledger.settle_cells(rep_c, unit_c, buy_i, sell_i, px0)
-            else:
-                self.ledger._settle_cells_trusted(rep_c, unit_c, buy_i, sell_i, px0)
-            if p is not None:  # cells are unique: flat updates of the (R, N) arrays
-                p.bought.reshape(-1)[cell] += buy_i
-                p.sold.reshape(-1)[cell] += sell_i
+        self.kernels.settle(
+            self.ledger,
+            orders,
+            fill,
+            (LISTED, BLOCK),
+            (_nan_to_zero(px_l), _nan_to_zero(px_b)),
+            None if p is None else p.bought,
+            None if p is None else p.sold,
+            checked=self.check_invariants,
+        )
         turnover_l = _nan_to_zero(px_l * vol_l)
         turnover_b = _nan_to_zero(px_b * vol_b)
         volume = vol_l + vol_b

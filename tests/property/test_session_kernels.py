@@ -24,7 +24,9 @@ from carbonsim.market.ledger import Ledger, LedgerError
 pytest.importorskip("numba")
 
 from carbonsim._random_numba import CompiledBatchRandom
+from carbonsim.clearing._session_numba import bands_compiled, clear_session_compiled
 from carbonsim.engine.backends import session_kernels
+from carbonsim.market._ledger_numba import settle_segments_compiled
 
 KERNELS = session_kernels("numba")  # compiles once for the module
 
@@ -66,7 +68,7 @@ def test_compiled_clearing_equals_clear_session(s: dict[str, Any]) -> None:
         "band": s["band"],
     }
     want = clear_session(*args, **kw)
-    got = KERNELS.clear(*args, **kw)
+    got = clear_session_compiled(*args, **kw)
     for name, a, b in zip(("price", "volume", "fill"), want, got, strict=True):
         assert a.tobytes() == b.tobytes(), name
 
@@ -84,13 +86,19 @@ def test_compiled_clearing_rations_marginal_orders_by_largest_remainder() -> Non
         "reference_price": np.array([50.0, 50.0]),
         "band": (np.array([45.0, 45.0]), np.array([55.0, 55.0])),
     }
-    price_out, volume, fill = KERNELS.clear(market, is_bid, price, qty, **kw)
+    price_out, volume, fill = clear_session_compiled(market, is_bid, price, qty, **kw)
     assert price_out[0] == 50.0
     assert volume[0] == 10.0
     assert fill.tolist() == [2.0, 2.0, 2.0, 4.0, 10.0]
     # 7 t offered: 3 t for the marginal bids, one each (equal remainders: earlier first)
     qty[4] = 7.0
-    assert KERNELS.clear(market, is_bid, price, qty, **kw)[2].tolist() == [1.0, 1.0, 1.0, 4.0, 7.0]
+    assert clear_session_compiled(market, is_bid, price, qty, **kw)[2].tolist() == [
+        1.0,
+        1.0,
+        1.0,
+        4.0,
+        7.0,
+    ]
 
 
 @given(
@@ -115,7 +123,7 @@ def test_compiled_session_bands_equal_numpy(
         floor, ceiling = ceiling, floor
     ref = np.array(reference)
     want = session_bands(ref, listed, block, tick, floor, ceiling)
-    got = KERNELS.bands(ref, listed, block, tick, floor, ceiling)
+    got = bands_compiled(ref, listed, block, tick, floor, ceiling)
     for a, b in zip(want, got, strict=True):
         assert a.tobytes() == b.tobytes()
 
@@ -272,7 +280,7 @@ def _engine_settle(led: Ledger, t: dict[str, Any], compiled: bool) -> Any:
     first = 0
     try:
         if compiled:
-            first = KERNELS.settle(
+            first = settle_segments_compiled(
                 led, t["orders"], t["fill"], SEGMENTS, tuple(t["prices"]), totals[0], totals[1]
             )
         for s in range(first, len(SEGMENTS)):
@@ -319,7 +327,9 @@ def test_compiled_settlement_splits_vintages_pro_rata() -> None:
         segment=np.full(3, LISTED),
     )
     bought, sold = np.zeros((1, 3)), np.zeros((1, 3))
-    done = KERNELS.settle(led, orders, orders.qty, SEGMENTS, (np.array([50.0]),) * 2, bought, sold)
+    done = settle_segments_compiled(
+        led, orders, orders.qty, SEGMENTS, (np.array([50.0]),) * 2, bought, sold
+    )
     assert done == 2
     # pool: 5 t of 2020 and 10 t of 2021, split 2:1: floors 3 + 6 and 1 + 3, the
     # remainders (1 t of each vintage) go north-west corner: the first buyer gets 2020's
@@ -342,7 +352,7 @@ def test_compiled_settlement_stops_where_the_ledger_refuses() -> None:
         qty=np.array([2.0, 2.0, 4.0, 4.0]),
         segment=np.array([LISTED, LISTED, BLOCK, BLOCK]),
     )
-    done = KERNELS.settle(led, orders, orders.qty, SEGMENTS, (np.array([50.0]),) * 2)
+    done = settle_segments_compiled(led, orders, orders.qty, SEGMENTS, (np.array([50.0]),) * 2)
     assert done == 1
     assert led.allowances[0].tolist() == [[8], [3], [2]]
 

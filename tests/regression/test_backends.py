@@ -100,7 +100,6 @@ class _Crosscheck(Simulation):
         from carbonsim.engine.simulation import _PeriodView
 
         view = super()._view(t, p)
-        self._period = p
         if p is not None:
             c = self._view_source.c  # type: ignore[union-attr]
             a, b = _PeriodView(self.ledger, p, c), CompiledPeriodView(self.ledger, p, c)
@@ -119,37 +118,26 @@ class _Crosscheck(Simulation):
                         getattr(src, what)(outside)
         return view
 
-    def _route(self, orders, view):  # type: ignore[no-untyped-def]
-        from carbonsim.clearing.batch import clear_session
+    def _exchange(self, orders, view, p):  # type: ignore[no-untyped-def]
         from carbonsim.engine._exchange_numba import exchange_compiled
         from carbonsim.engine._view_numba import route_compiled
-        from carbonsim.engine.simulation import route_orders, session_bands
 
         tr = self.scenario.trading
-        args = (orders, view, self.units.n_units, tr.block_min_size, tr.listed_max_size)
-        want, got = route_orders(*args), route_compiled(*args)
-        # the fused exchange step: routing, bands, repricing, both call auctions
-        p, close = self._period, self.last_close
-        fused = exchange_compiled(
-            orders, self.ledger, None if p is None else p.last_year, tr, close,
-            self._floor, self._ceiling, self.scenario.behaviour.choke_price,
-        )  # fmt: skip
-        lo, hi = session_bands(
-            close, tr.listed_band, tr.block_band, tr.tick, self._floor, self._ceiling
+        want = super()._exchange(orders, view, p)  # the numpy steps
+        got = route_compiled(
+            orders, view, self.units.n_units, tr.block_min_size, tr.listed_max_size
         )
-        market = want.replicate + self.n_replicates * (want.segment == BLOCK)
-        price = np.minimum(want.price, self.scenario.behaviour.choke_price)
-        price = np.where(want.is_buy, np.minimum(price, hi[market]), np.maximum(price, lo[market]))
-        cleared = clear_session(
-            market, want.is_buy, price, want.qty, n_markets=2 * self.n_replicates,
-            tick=tr.tick, reference_price=np.concatenate([close, close]), band=(lo, hi),
+        # the fused exchange step: routing, bands, repricing, both call auctions
+        fused = exchange_compiled(
+            orders, view, self.ledger, None if p is None else p.last_year, tr,
+            self.last_close, self._floor, self._ceiling, self.scenario.behaviour.choke_price,
         )  # fmt: skip
         for routed, label in ((got, "route"), (fused[0], "exchange")):
             for f in ("replicate", "unit", "is_buy", "price", "qty", "segment"):
-                if getattr(want, f).tobytes() != getattr(routed, f).tobytes():
+                if getattr(want[0], f).tobytes() != getattr(routed, f).tobytes():
                     self.mismatches.append(f"{label} {f} at session {self.session_index}")
         for name, a, b in zip(
-            ("lo", "hi", "price", "volume", "fill"), (lo, hi, *cleared), fused[1:], strict=True
+            ("lo", "hi", "price", "volume", "fill"), want[1:], fused[1:], strict=True
         ):
             if a.tobytes() != b.tobytes():
                 self.mismatches.append(f"exchange {name} at session {self.session_index}")
@@ -189,7 +177,12 @@ def _view(holdings: np.ndarray) -> MarketView:
 def test_routing_scales_offers_to_holdings_and_refuses_foreign_cells(backend: str) -> None:
     if backend == "numba":
         pytest.importorskip("numba")
-    route = session_kernels(backend).route
+    if backend == "numba":
+        from carbonsim.engine._view_numba import route_compiled as route
+
+        session_kernels("numba")
+    else:
+        from carbonsim.engine.simulation import route_orders as route
     view = _view(np.array([[10.0, 0.0, 7.0]]))
     orders = Orders(
         replicate=np.zeros(4, np.int64),
@@ -269,7 +262,7 @@ def test_exchange_step_hands_fractional_books_to_numpy_and_names_bad_orders() ->
         segment=np.full(3, LISTED),
     )
     routed, lo, hi, price, volume, fill = exchange_compiled(
-        orders, ledger, 2021, tr, close, None, None, 1e6
+        orders, None, ledger, 2021, tr, close, None, None, 1e6
     )
     want_lo, want_hi = session_bands(close, tr.listed_band, tr.block_band, tr.tick, None, None)
     market = routed.replicate + (routed.segment == BLOCK)
@@ -295,4 +288,4 @@ def test_exchange_step_hands_fractional_books_to_numpy_and_names_bad_orders() ->
         qty=np.array([5.0]),
     )
     with pytest.raises(ValueError, match=r"orders: unit index 2 of order 0 is outside \[0, 2\)"):
-        exchange_compiled(bad, ledger, 2021, tr, close, None, None, 1e6)
+        exchange_compiled(bad, None, ledger, 2021, tr, close, None, None, 1e6)
