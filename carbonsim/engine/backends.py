@@ -65,6 +65,12 @@ class SessionKernels:
     settle : callable
         Settlement of the session's fills segment by segment in the ledger and the
         period's totals, as :func:`carbonsim.engine.simulation.settle_segments`.
+    sessions : callable or None
+        ``sessions(simulation)``: a runner whose ``run(i, end)`` runs the consecutive
+        sessions ``i .. end - 1`` between two events in one call, exactly as
+        :meth:`Simulation._session <carbonsim.engine.Simulation>` runs them one by one
+        (returns the next session to run), or None when the run cannot use it; None: the
+        backend runs every session step by step.
     """
 
     random: type[BatchRandom]
@@ -72,6 +78,7 @@ class SessionKernels:
     view_source: type
     exchange: Callable[..., Any]
     settle: Callable[..., Any]
+    sessions: Callable[..., Any] | None = None
 
 
 def check_backend(backend: str) -> str:
@@ -111,6 +118,7 @@ def session_kernels(backend: str) -> SessionKernels:
             "agents._orders_numba",
             "market._ledger_numba",
             "engine._exchange_numba",
+            "engine._sessions_numba",
         )
     ]
     try:
@@ -121,11 +129,12 @@ def session_kernels(backend: str) -> SessionKernels:
             "backend='numba' needs the optional numba package "
             "(pip install 'carbonsim[fast]' or pip install numba); use backend='numpy'"
         ) from exc
-    fast_random, _, fast_view, fast_orders, _, fast_exchange = modules
+    fast_random, _, fast_view, fast_orders, _, fast_exchange, fast_sessions = modules
     return SessionKernels(
         random=fast_random.CompiledBatchRandom,
         orders=fast_orders.order_functions(),
         view_source=fast_view.CompiledPeriodView,
         exchange=fast_exchange.exchange_compiled,
         settle=fast_exchange.settle_compiled,
+        sessions=fast_sessions.session_runner,
     )

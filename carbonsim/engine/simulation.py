@@ -366,12 +366,16 @@ class _PeriodState:
         return self.years[-1]
 
     def certainty(self, t: float) -> float:
-        if self.verified_known:
-            return 1.0
+        """How much of the period's obligation is known at time ``t``, in [0, 1]: rises
+        linearly from the period's start to verification."""
+        return float(self.certainties(np.array([t]))[0])
+
+    def certainties(self, t: FloatArray) -> FloatArray:
+        """:meth:`certainty` at each of the times ``t`` (K,)."""
         span = self.t_verify - self.t_start
-        if span <= 0:
-            return 1.0
-        return float(np.clip((t - self.t_start) / span, 0.0, 1.0))
+        if self.verified_known or span <= 0:
+            return np.ones(t.shape)
+        return np.clip((t - self.t_start) / span, 0.0, 1.0)
 
 
 Cells = tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]
@@ -975,6 +979,29 @@ class Simulation:
                 return p
         return None
 
+    @staticmethod
+    def _cache_totals(p: _PeriodState) -> None:
+        """Cache the period's emission and final-allocation totals the obligation estimate
+        reads before verification (they change only when abatement is decided)."""
+        if not p.verified_known:
+            if p.actual_total is None:
+                p.actual_total = (
+                    (p.unabated - p.abated).sum(axis=1) if p.abated.size else p.unabated.sum(1)
+                )
+            if p.final_total is None:
+                p.final_total = p.final_allocation.sum(1)
+
+    def _sessions_to_deadline(self, i: IntArray, p: _PeriodState) -> tuple[IntArray, IntArray]:
+        """Sessions from each session ``i`` (K,) of period ``p`` to the period's next
+        deadline or stage (at least 0), and the index of the first session after it."""
+        t = self._session_times[i]
+        marks = np.array([*(s for s in p.t_stages if s <= p.t_deadline), p.t_deadline])
+        marks.sort()
+        # the first at or after t (the deadline itself once t is past every mark)
+        deadline_t = marks[np.minimum(np.searchsorted(marks, t), len(marks) - 1)]
+        end = np.searchsorted(self._session_times, deadline_t)
+        return np.maximum(end - 1 - i, 0), end
+
     def _view(self, t: float, p: _PeriodState | None) -> MarketView:
         """The session's market view; per-unit arrays are computed when strategies ask."""
         r, n = self.n_replicates, self.units.n_units
@@ -996,22 +1023,15 @@ class Simulation:
                 **common,
             )
         c = p.certainty(t)
-        if not p.verified_known:
-            if p.actual_total is None:  # cached: changes only when abatement is decided
-                p.actual_total = (
-                    (p.unabated - p.abated).sum(axis=1) if p.abated.size else p.unabated.sum(1)
-                )
-            if p.final_total is None:
-                p.final_total = p.final_allocation.sum(1)
-        deadline_t = min([*(s for s in p.t_stages if s >= t), p.t_deadline])
-        end = int(np.searchsorted(self._session_times, deadline_t))
-        to_deadline = end - 1 - self.session_index
+        self._cache_totals(p)
+        taus, ends = self._sessions_to_deadline(np.array([self.session_index]), p)
+        to_deadline, end = int(taus[0]), int(ends[0])
         in_cycle = max(end - int(np.searchsorted(self._session_times, p.t_start)), 1)
         self._view_source = self.kernels.view_source(self.ledger, p, c)
         return MarketView.deferred(
             self._view_source,
             (r, n),
-            sessions_to_deadline=max(to_deadline, 0),
+            sessions_to_deadline=to_deadline,
             sessions_in_cycle=in_cycle,
             obligation_certainty=c,
             **common,
@@ -1036,7 +1056,6 @@ class Simulation:
         return out
 
     def _session(self, t: float, i: int) -> None:
-        sc = self.scenario
         r = self.n_replicates
         self.session_index = i
         p = self._current_period(t)
@@ -1046,22 +1065,39 @@ class Simulation:
         orders = Orders.concat([f(view, self.rng) for f in self._order_fns])
         orders, lo, hi, clear_price, clear_volume, fill = self._exchange(orders, view, p)
         view.close()  # settlement below changes what the view would read
-        lo_l, hi_l = lo[:r], hi[:r]
         if self.check_invariants:
             self._check_fills(orders, fill, clear_price, lo, hi)
-        vol_l, vol_b = clear_volume[:r], clear_volume[r:]
-        px_l, px_b = clear_price[:r], clear_price[r:]
         # settle each segment at its uniform price
         self.kernels.settle(
             self.ledger,
             orders,
             fill,
             (LISTED, BLOCK),
-            (_nan_to_zero(px_l), _nan_to_zero(px_b)),
+            (_nan_to_zero(clear_price[:r]), _nan_to_zero(clear_price[r:])),
             None if p is None else p.bought,
             None if p is None else p.sold,
             checked=self.check_invariants,
         )
+        self._close_session(i, p, orders, lo, hi, clear_price, clear_volume, fill)
+
+    def _close_session(
+        self,
+        i: int,
+        p: _PeriodState | None,
+        orders: Orders,
+        lo: FloatArray,
+        hi: FloatArray,
+        clear_price: FloatArray,
+        clear_volume: FloatArray,
+        fill: FloatArray,
+    ) -> None:
+        """The rest of session ``i`` once its fills are settled: the market table, the
+        close and the expectations, the offset market, the band trigger."""
+        sc = self.scenario
+        r = self.n_replicates
+        lo_l, hi_l = lo[:r], hi[:r]
+        vol_l, vol_b = clear_volume[:r], clear_volume[r:]
+        px_l, px_b = clear_price[:r], clear_price[r:]
         turnover_l = _nan_to_zero(px_l * vol_l)
         turnover_b = _nan_to_zero(px_b * vol_b)
         volume = vol_l + vol_b
@@ -1422,14 +1458,62 @@ class Simulation:
         )
 
     def _trading_process(self, env: simpy.Environment) -> Any:
-        iterator: Any = enumerate(self._session_times)
+        times = self._session_times
+        bar: Any = None
         if self.progress:
             from tqdm.auto import tqdm
 
-            iterator = tqdm(iterator, total=len(self._session_times), desc="sessions", unit="day")
-        for i, t in iterator:
-            yield env.timeout(t - env.now)
-            self._session(t, i)
+            bar = tqdm(total=len(times), desc="sessions", unit="day")
+        runner = self._session_runner()
+        i = 0
+        while i < len(times):
+            yield env.timeout(times[i] - env.now)
+            end = i if runner is None else self._run_end(i, env.peek())
+            if end > i:
+                nxt = runner.run(i, end)
+            else:
+                self._session(times[i], i)
+                nxt = i + 1
+            if bar is not None:
+                bar.update(nxt - i)
+            i = nxt
+        if bar is not None:
+            bar.close()
+
+    def _session_runner(self) -> Any:
+        """The backend's runner of consecutive sessions in one call (``run(i, end)``), or
+        None where sessions run one by one: the numpy backend, invariant checks or recorded
+        trades (both per session), the band trigger (an event after any session), and a
+        subclass that overrides a step of the session."""
+        if self.kernels.sessions is None or self.check_invariants or self.record_trades:
+            return None
+        if self.band_state is not None:
+            return None
+        cls = type(self)
+        for name in ("_session", "_view", "_exchange", "_close_session", "_offset_session"):
+            if getattr(cls, name) is not getattr(Simulation, name):
+                return None
+        runner: Any = self.kernels.sessions(self)
+        return runner
+
+    def _run_end(self, i: int, next_event: float) -> int:
+        """End (exclusive) of the run of sessions from ``i`` that nothing but trading
+        separates: every session before the next event of another process
+        (``next_event``), up to and including the next offset-market session. ``i`` itself
+        when session ``i`` must run alone: it is the last before an event and the event
+        reads the session's view of the gap (auctions, buy-backs)."""
+        times = self._session_times
+        p = self._current_period(float(times[i]))
+        interval = self.scenario.offsets.session_interval
+        offsets = self.offsets_open and p is not None
+        end = i + 1
+        while end < len(times) and times[end] < next_event:
+            if offsets and (end - 1) % interval == 0:
+                return end  # the offset market clears after session end - 1
+            end += 1
+        if self._reads_gap and p is not None:
+            end -= 1  # the last session before the event sets the gap
+        return end
 
     def _offset_process(self, env: simpy.Environment) -> Any:
         off = self.scenario.offsets

@@ -778,6 +778,18 @@ class Ledger:
 
     # ------------------------------------------------------------------ journal
 
+    def _journal_entry(self, op: str) -> _JournalEntry:
+        """The journal's running totals of ``op``, created (empty, last in the order of
+        first use) if the operation has not run yet."""
+        entry = self._journal.get(op)
+        if entry is None:
+            r_ = self.n_replicates
+            entry = _JournalEntry(
+                0, np.zeros(r_, np.int64), np.zeros(r_, np.int64), np.zeros(r_, np.float64)
+            )
+            self._journal[op] = entry
+        return entry
+
     def _record(
         self,
         op: str,
@@ -785,13 +797,7 @@ class Ledger:
         movements: npt.ArrayLike,
         cash: npt.ArrayLike | None = None,
     ) -> None:
-        r_ = self.n_replicates
-        entry = self._journal.get(op)
-        if entry is None:
-            entry = _JournalEntry(
-                0, np.zeros(r_, np.int64), np.zeros(r_, np.int64), np.zeros(r_, np.float64)
-            )
-            self._journal[op] = entry
+        entry = self._journal_entry(op)
         entry.calls += 1
         # in-place adds broadcast a scalar or a (1,) array over the (R,) totals
         entry.tonnes += np.asarray(tonnes, dtype=np.int64)
