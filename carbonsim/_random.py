@@ -112,23 +112,31 @@ def _uniform_of(k: int) -> float:
     return (float(k) + 0.5) * _INV_2_53
 
 
+def _bits_top(p: float) -> int:
+    """The 53-bit ``K`` of :func:`_bits_threshold` (-1: every word qualifies); plain
+    arithmetic, so the compiled session runs (:mod:`carbonsim.engine._sessions_numba`)
+    compile this same function."""
+    if not p > 0.0:  # also nan: no uniform is below nan
+        return 0
+    top = 9007199254740992  # 2**53
+    k = int(min(p * 9007199254740992.0, 9007199254740992.0))
+    while k > 0 and (float(k - 1) + 0.5) * _INV_2_53 >= p:
+        k -= 1
+    while k < top and (float(k) + 0.5) * _INV_2_53 < p:
+        k += 1
+    return -1 if k >= top else k
+
+
 def _bits_threshold(p: float) -> int | None:
     """The bound ``B`` with ``uniform(bits) < p`` exactly when ``bits < B``.
 
     ``uniform`` maps the top 53 bits ``k`` of a 64-bit word monotonically to (0, 1), so the
     words below some ``K << 11`` are exactly those whose uniform lies below ``p``; ``K`` is
-    found by stepping from ``p * 2**53`` with the same float arithmetic. ``None`` means
-    every word qualifies.
+    found by stepping from ``p * 2**53`` with the same float arithmetic
+    (:func:`_bits_top`). ``None`` means every word qualifies.
     """
-    if not p > 0.0:  # also nan: no uniform is below nan
-        return 0
-    top = 1 << 53
-    k = min(max(int(p * 9007199254740992.0), 0), top)
-    while k > 0 and _uniform_of(k - 1) >= p:
-        k -= 1
-    while k < top and _uniform_of(k) < p:
-        k += 1
-    return None if k >= top else k << 11
+    k = _bits_top(p)
+    return None if k < 0 else k << 11
 
 
 #: Up to this many replicates a draw's per-replicate base is mixed in Python ints.

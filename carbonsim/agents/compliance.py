@@ -26,12 +26,15 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from carbonsim._random import BatchRandom
 from carbonsim._validation import check_in_range, check_share
 from carbonsim.agents.base import BLOCK, LISTED, STRATEGIES, MarketView, Orders
 
 __all__ = ["ComplianceTrader"]
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @STRATEGIES.register("compliance")
@@ -95,12 +98,20 @@ class ComplianceTrader:
 
     def deadline_effect(self, sessions_to_deadline: int) -> float:
         """The factor :math:`e^{-\\tau/T}` in [0, 1] for ``sessions_to_deadline`` = τ."""
-        return float(np.exp(-max(sessions_to_deadline, 0) / self.urgency_horizon))
+        return float(self.deadline_effects(np.array([sessions_to_deadline]))[0])
+
+    def deadline_effects(self, sessions_to_deadline: npt.NDArray[np.int64]) -> FloatArray:
+        """:meth:`deadline_effect` of each of the sessions counts (K,), the same numbers."""
+        return np.exp(-np.maximum(sessions_to_deadline, 0) / self.urgency_horizon)
 
     def hazard(self, sessions_to_deadline: int) -> float:
         """Probability that a unit acts in a session, ``sessions_to_deadline`` before it."""
-        effect = self.deadline_effect(sessions_to_deadline)
-        return min(1.0, self.base_rate + self.deadline_rate * effect)
+        return float(self.hazards(np.array([sessions_to_deadline]))[0])
+
+    def hazards(self, sessions_to_deadline: npt.NDArray[np.int64]) -> FloatArray:
+        """:meth:`hazard` of each of the sessions counts (K,), the same numbers."""
+        effect = self.deadline_effects(sessions_to_deadline)
+        return np.minimum(1.0, self.base_rate + self.deadline_rate * effect)
 
     def orders(self, view: MarketView, rng: BatchRandom) -> Orders:
         """Bids of short units and offers of long units for this session."""

@@ -39,7 +39,7 @@ from scipy.special import ndtri
 
 from carbonsim import _random_numba
 from carbonsim._numba import compile_module
-from carbonsim._random import _bits_threshold
+from carbonsim._random import _bits_top
 from carbonsim._random_numba import _mix, cell_uniforms, true_cells
 from carbonsim.agents import _orders_numba
 from carbonsim.agents._orders_numba import compliance_prices, compliance_sizes, noise_orders_kernel
@@ -76,24 +76,23 @@ _CELL_BUDGET = 4_000_000
 
 def draw_cells(
     keys: npt.NDArray[np.uint64],
-    counter: int,
-    per_session: int,
+    counters: IntArray,
     draw_offset: IntArray,
     n_draws: IntArray,
-    bound: npt.NDArray[np.uint64],
-    every: BoolArray,
+    prob: FloatArray,
     per: int,
 ) -> tuple[IntArray, IntArray, FloatArray, IntArray]:
     """The acting units of strategy ``t`` in session ``s`` of a run and their uniforms.
 
-    Session ``s``'s draws start at counter ``counter + s * per_session``; strategy ``t``
-    makes its Bernoulli draw at ``draw_offset[t]`` from there (cells whose word lies below
-    ``bound[s, t]``, or all cells where ``every[s, t]``) and its ``n_draws[t]`` uniform
-    draws at the next counters. Returns ``(rows, cols, u, start)``: the cells of
-    (session, strategy) ``k = s * T + t`` at ``start[k]:start[k + 1]``, row-major, and
-    the uniforms ``u`` (3, K) (rows beyond a strategy's draws hold 0.5).
+    Session ``s``'s draws start at counter ``counters[s]``; strategy ``t``
+    makes its Bernoulli draw with probability ``prob[s, t]`` at ``draw_offset[t]`` from
+    there (:meth:`~carbonsim._random.BatchRandom.bernoulli_cells` over ``(R, per)``) and
+    its ``n_draws[t]`` uniform draws at the next counters. Returns ``(rows, cols, u,
+    start)``: the cells of (session, strategy) ``k = s * T + t`` at ``start[k]:start[k +
+    1]``, row-major, and the uniforms ``u`` (3, K) (rows beyond a strategy's draws hold
+    0.5).
     """
-    n_sessions, n_strat = bound.shape
+    n_sessions, n_strat = prob.shape
     n_rows = keys.shape[0]
     start = np.zeros(n_sessions * n_strat + 1, np.int64)
     cap = 256
@@ -102,11 +101,16 @@ def draw_cells(
     k = 0
     for s in range(n_sessions):
         for t in range(n_strat):
-            c = counter + s * per_session + draw_offset[t]
-            if every[s, t]:
+            c = counters[s] + draw_offset[t]
+            top = _bits_top(prob[s, t])
+            every = top < 0
+            r_t = rows[:0]
+            c_t = cols[:0]
+            if every:
                 m = n_rows * per
             else:
-                r_t, c_t = true_cells(keys, _mix(np.uint64(c)), per, bound[s, t])
+                bound = np.uint64(top) << np.uint64(11)
+                r_t, c_t = true_cells(keys, _mix(np.uint64(c)), per, bound)
                 m = r_t.shape[0]
             if k + m > cap:
                 cap = max(2 * cap, k + m)
@@ -115,7 +119,7 @@ def draw_cells(
                 rows_new[:k] = rows[:k]
                 cols_new[:k] = cols[:k]
                 rows, cols = rows_new, cols_new
-            if every[s, t]:
+            if every:
                 for x in range(m):
                     rows[k + x] = x // per
                     cols[k + x] = x % per
@@ -129,7 +133,7 @@ def draw_cells(
         for t in range(n_strat):
             a = start[s * n_strat + t]
             b = start[s * n_strat + t + 1]
-            c = counter + s * per_session + draw_offset[t]
+            c = counters[s] + draw_offset[t]
             for d in range(n_draws[t]):
                 u[d, a:b] = cell_uniforms(
                     keys, _mix(np.uint64(c + 1 + d)), rows[a:b], cols[a:b], per
@@ -408,6 +412,7 @@ def compile_kernels() -> None:
     compile_module(
         globals(),
         (
+            "_bits_top",
             "_mix",
             "true_cells",
             "cell_uniforms",
@@ -478,49 +483,85 @@ class SessionRunner:
         self.size_share = param("size_share")
         self.least = np.maximum(self.min_order, 1.0)
         self.is_noise = self.kinds == NOISE
+        sc = sim.scenario
+        trading = sc.trading
+        tick_k, tick_scale = _decimal_scale(trading.tick)
+        # the kernel's arguments fixed for the whole simulation (the ledger's vintages,
+        # the trading rules and limits, the expectation weights, the market table)
+        self._vidx = np.arange(len(sim.ledger._vintages), dtype=np.int64)
+        self._trading = (
+            sim.unit_size,
+            float(trading.block_min_size),  # the strategies' block threshold
+            float(trading.block_min_size),
+            float(np.ceil(trading.listed_max_size) - 1.0),
+            trading.listed_band,
+            trading.block_band,
+            trading.tick,
+            tick_k,
+            tick_scale,
+            np.nan if sim._floor is None else sim._floor,
+            np.nan if sim._ceiling is None else sim._ceiling,
+            float(sc.behaviour.choke_price),
+        )
+        self._weights = (sc.behaviour.expectation_weight, sc.behaviour.fundamental_weight)
+        m = sim.market
+        self._columns = tuple(
+            m[name]
+            for name in (
+                "price",
+                "vwap",
+                "volume",
+                "turnover",
+                "listed_volume",
+                "block_volume",
+                "band_low",
+                "band_high",
+                "expected_price",
+                "fundamental_price",
+                "msr_holdings",
+            )
+        )
         r, n = sim.n_replicates, sim.units.n_units
         self.max_sessions = max(1, _CELL_BUDGET // max(r * n, 1))
         if self.max_run is not None:
             self.max_sessions = min(self.max_sessions, max(int(self.max_run), 1))
-        n_strat = len(strategies)
-        self._known = np.zeros(0, np.bool_)  # per-tau terms of _session_terms, cached
-        self._bound = np.zeros((0, n_strat), np.uint64)
-        self._every = np.zeros((0, n_strat), np.bool_)
-        self._floats = np.zeros((0, 6, n_strat))
         self._draw_shape = (r, n)
 
-    def _session_terms(self, taus: IntArray) -> tuple[Any, Any, FloatArray]:
-        """Per session (at ``taus`` sessions to the deadline) and strategy: the Bernoulli
-        bound and whether every unit acts, each (S, T), and (S, 6, T) the cover shares
-        and the exponents ``m + k * z`` of the lognormal factors (``m0, m1, k0, k1``:
-        buyer's and seller's price; a noise order's size and price), computed once per
-        ``tau`` by the strategies' own methods."""
-        top = int(taus.max()) + 1
-        if top > len(self._known):
-            grow = top - len(self._known)
-            n_strat = len(self.kinds)
-            self._known = np.concatenate([self._known, np.zeros(grow, np.bool_)])
-            self._bound = np.concatenate([self._bound, np.zeros((grow, n_strat), np.uint64)])
-            self._every = np.concatenate([self._every, np.zeros((grow, n_strat), np.bool_)])
-            self._floats = np.concatenate([self._floats, np.zeros((grow, 6, n_strat))])
-        for tau in np.unique(taus[~self._known[taus]]):
-            for t, s in enumerate(self.sim.strategies):
-                if isinstance(s, ComplianceTrader):
-                    p = s.hazard(int(tau))
-                    effect = s.deadline_effect(int(tau))
-                    c = s.cover_share + (1.0 - s.cover_share) * effect
-                    m0, m1 = s.spread + s.urgency_premium * effect, -s.spread
-                    row = (c, c * (1.0 - s.bank_share), m0, m1, s.price_sigma, s.price_sigma)
-                else:
-                    assert isinstance(s, NoiseTrader)
-                    p = s.activity
-                    row = (0.0, 0.0, 0.0, 0.0, s.size_sigma, s.price_sigma)
-                b = _bits_threshold(float(p))
-                self._every[tau, t] = b is None
-                self._bound[tau, t] = 0 if b is None else b
-                self._floats[tau, :, t] = row
-            self._known[tau] = True
-        return self._bound[taus], self._every[taus], self._floats[taus]
+    def _session_terms(self, taus: IntArray) -> tuple[FloatArray, ...]:
+        """Per session (at ``taus`` (S,) sessions to the deadline) and strategy, each
+        (S, T): the probability of acting, the compliance cover shares, and the exponents
+        ``m + k * z`` of the lognormal factors (``m0, m1, k0, k1``: buyer's and seller's
+        price; a noise order's size and price), by the strategies' own formulas."""
+        n_sess = len(taus)
+        cols: list[list[FloatArray]] = [[] for _ in range(7)]
+        zero = np.zeros(n_sess)
+        for s in self.sim.strategies:
+            if isinstance(s, ComplianceTrader):
+                effect = s.deadline_effects(taus)
+                cover = s.cover_share + (1.0 - s.cover_share) * effect
+                terms = (
+                    s.hazards(taus),
+                    cover,
+                    cover * (1.0 - s.bank_share),
+                    s.spread + s.urgency_premium * effect,
+                    np.full(n_sess, -s.spread),
+                    np.full(n_sess, s.price_sigma),
+                    np.full(n_sess, s.price_sigma),
+                )
+            else:
+                assert isinstance(s, NoiseTrader)
+                terms = (
+                    np.full(n_sess, float(s.activity)),
+                    zero,
+                    zero,
+                    zero,
+                    zero,
+                    np.full(n_sess, s.size_sigma),
+                    np.full(n_sess, s.price_sigma),
+                )
+            for col, x in zip(cols, terms, strict=True):
+                col.append(x)
+        return tuple(np.stack(col, axis=1) for col in cols)
 
     def _period_arrays(self, p: _PeriodState | None) -> tuple[Any, ...] | None:
         """The period state the kernel reads, with the shapes it expects; None where the
@@ -553,6 +594,24 @@ class SessionRunner:
             return None
         return (True, p.verified_known, *ints, *floats, p.bought, p.sold)
 
+    def _counters(self, sess: IntArray, p: _PeriodState | None) -> tuple[IntArray, int]:
+        """The draw counter at the start of each session of a run and after the last
+        (S + 1,): each session's strategies draw, then an idle offset market (no credits on
+        offer, :meth:`Simulation._offset_market`) draws its bidders' numbers (none) after
+        its sessions, and the first one ever also the offer noise. Also the session after
+        which the offer noise is drawn (-1: none)."""
+        sim = self.sim
+        n_sess = len(sess)
+        counters = sim.rng._counter + self.per_session * np.arange(n_sess + 1, dtype=np.int64)
+        offer_at = -1
+        if sim._offset_market(p) == 1:
+            extra = (sess % sim.scenario.offsets.session_interval == 0).astype(np.int64)
+            if sim.offer_noise is None and extra.any():
+                offer_at = int(np.argmax(extra))
+                extra[offer_at] += 1
+            counters[1:] += np.cumsum(extra)
+        return counters, offer_at
+
     def run(self, i: int, end: int) -> int:
         """Run sessions ``i .. end - 1`` (at most :attr:`max_sessions` of them); returns
         the next session to run."""
@@ -572,8 +631,6 @@ class SessionRunner:
             sim._session(float(times[i]), i)
             return i + 1
         assert period is not None
-        has_period, verified, ob, sur, off_sur, prior, actual, exp_alloc, final, alloc = period[:10]
-        bought, sold = period[10:]
         n_sess = end - i
         n_strat = len(self.kinds)
         sess = np.arange(i, end, dtype=np.int64)
@@ -583,14 +640,12 @@ class SessionRunner:
         else:
             certainty = p.certainties(times[i:end])
             taus = sim._sessions_to_deadline(sess, p)[0]
-        bound, every, floats = self._session_terms(taus)
-        cover, cover_sell, m0, m1, k0, k1 = (np.ascontiguousarray(floats[:, c]) for c in range(6))
+        prob, cover, cover_sell, m0, m1, k0, k1 = self._session_terms(taus)
         # 1. the acting units and their uniforms, every session and strategy
-        counter = rng._counter
+        counters, offer_at = self._counters(sess, p)
         rows, cols, u, start = _compiled["draw_cells"](
-            rng._keys, counter, self.per_session, self.draw_offset, self.n_draws, bound,
-            every, self._draw_shape[1],
-        )  # fmt: skip
+            rng._keys, counters, self.draw_offset, self.n_draws, prob, self._draw_shape[1]
+        )
         # 2. numpy's and scipy's transcendental functions, as the strategies call them
         owner = np.repeat(np.arange(n_sess * n_strat), np.diff(start))
         noise = self.is_noise[owner % n_strat]
@@ -600,54 +655,42 @@ class SessionRunner:
         g[0] = np.exp(m0.reshape(-1)[owner] + k0.reshape(-1)[owner] * z0)
         g[1] = np.exp(m1.reshape(-1)[owner] + k1.reshape(-1)[owner] * z1)
         # 3. the sessions
-        entry = ledger._journal.get("settle_cells")
-        created = entry is None
+        created = "settle_cells" not in ledger._journal
         entry = ledger._journal_entry("settle_cells")
-        sc = sim.scenario
-        trading = sc.trading
         valid = (
             np.zeros(0, np.int64)
             if p is None
             else np.asarray(ledger._valid_vintage_indices(p.last_year, None), np.int64)
         )
-        tick_k, tick_scale = _decimal_scale(trading.tick)
         last_close = sim.last_close.copy()
         adaptive = sim.adaptive_price.copy()
         expected = sim.expected_price.copy()
-        m = sim.market
         (done, code, segments, calls, rep, unit, is_buy, price, qty, segment, fill, lo, hi,
          clear_price, volume) = _compiled["sessions_kernel"](
             sess, certainty, taus == 0, cover, cover_sell, self.kinds, self.min_order,
             self.price_weight, self.block_share, self.size_share, self.least, rows, cols,
-            u, g, start, has_period, verified, ob, sur, off_sur, prior, actual, exp_alloc,
-            final, alloc, ledger._offsets,
-            0.0 if p is None else float(p.spec.offset_limit_share),
-            ledger._allowances, ledger._cash, valid,
-            np.arange(len(ledger._vintages), dtype=np.int64), ledger.allow_negative,
-            ledger.allow_negative_cash, bought, sold, entry.tonnes, entry.movements,
-            entry.cash, ledger._cash_gross, sim.unit_size,
-            float(trading.block_min_size), float(trading.block_min_size),
-            float(np.ceil(trading.listed_max_size) - 1.0), trading.listed_band,
-            trading.block_band, trading.tick, tick_k, tick_scale,
-            np.nan if sim._floor is None else sim._floor,
-            np.nan if sim._ceiling is None else sim._ceiling,
-            float(sc.behaviour.choke_price), last_close, adaptive, expected,
-            sim.fundamental_price, sim.msr_holdings, sc.behaviour.expectation_weight,
-            sc.behaviour.fundamental_weight, m["price"], m["vwap"], m["volume"],
-            m["turnover"], m["listed_volume"], m["block_volume"], m["band_low"],
-            m["band_high"], m["expected_price"], m["fundamental_price"], m["msr_holdings"],
+            u, g, start, *period[:10], ledger._offsets,
+            0.0 if p is None else float(p.spec.offset_limit_share), ledger._allowances,
+            ledger._cash, valid, self._vidx, ledger.allow_negative,
+            ledger.allow_negative_cash, *period[10:], entry.tonnes, entry.movements,
+            entry.cash, ledger._cash_gross, *self._trading, last_close, adaptive, expected,
+            sim.fundamental_price, sim.msr_holdings, *self._weights, *self._columns,
             *self._stop,
         )  # fmt: skip
         entry.calls += int(calls)
         if created and entry.calls == 0:
             del ledger._journal["settle_cells"]  # nothing settled: no entry, as before
         sim.last_close, sim.adaptive_price, sim.expected_price = last_close, adaptive, expected
-        rng._counter = counter + done * self.per_session
+        if 0 <= offer_at < done:  # drawn at its counter, once its session is done
+            rng._counter = int(counters[offer_at] + self.per_session + 1)
+            sim._draw_offer_noise()
+        rng._counter = int(counters[done])
         if done:
             sim.session_index = i + done - 1
         if code == DONE:
             last = end - 1
-            if sim.offsets_open and p is not None and last % sc.offsets.session_interval == 0:
+            if sim._offset_market(p) == 2 and last % sim.scenario.offsets.session_interval == 0:
+                assert p is not None
                 sim._view_source = sim.kernels.view_source(ledger, p, certainty[-1])
                 sim._offset_session(last, p)
             return end

@@ -110,6 +110,7 @@ INVARIANTS_ENV = "CARBONSIM_CHECK_INVARIANTS"
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 OFFSET_CLASS = "ccer"  # legacy credits
 PROJECT_CLASS = "ccer_new"  # credits of post-relaunch projects
@@ -1142,13 +1143,9 @@ class Simulation:
         """
         off = self.scenario.offsets
         r, n = self.n_replicates, self.units.n_units
-        classes = self._offset_classes_for(p.last_year)
+        classes, idx, stocked = self._offset_stock(p)
         if not classes:
             return
-        idx = [self.ledger.offset_class_index(c) for c in classes]
-        # only replicates whose project owners hold credits to sell have a market (in the
-        # others bids meet no offer and nothing trades, which leaves every output the same)
-        stocked: npt.NDArray[np.bool_] = np.any(self.ledger.project_offsets[:, idx] >= 1, axis=1)
         offsets = self.ledger.offsets
         flat = np.zeros(0, np.intp)
         if stocked.any():
@@ -1166,12 +1163,10 @@ class Simulation:
         # drawing only the bidders gives the numbers a full draw gives at those cells, and
         # the draw counter advances the same whoever bids (replicates stay batch-invariant)
         z = self.rng.standard_normal((r, n), where=(rows, cols))
-        if self.offer_noise is None:
-            self.offer_noise = np.exp(
-                off.supply_cost_sigma * self.rng.standard_normal((r, _OFFSET_LOTS))
-            )
+        self._draw_offer_noise()
         if flat.size == 0:
             return
+        assert self.offer_noise is not None
         bid_price = self.expected_price[rows] * (1.0 - off.discount) * np.exp(0.05 * z)
         ask_price = off.supply_cost * self.offer_noise
         tick = self.scenario.trading.tick
@@ -1229,6 +1224,36 @@ class Simulation:
             self.market["offset_price"][:, i] = np.divide(
                 turnover, volume, out=np.full(r, np.nan), where=volume > 0
             )
+
+    def _offset_stock(self, p: _PeriodState) -> tuple[list[str], list[int], BoolArray]:
+        """The offset classes usable in period ``p`` (legacy first), their ledger indices,
+        and which replicates' project owners hold credits of them to sell (R,): only those
+        replicates have an offset market (in the others bids meet no offer and nothing
+        trades, which leaves every output the same)."""
+        classes = self._offset_classes_for(p.last_year)
+        idx = [self.ledger.offset_class_index(c) for c in classes]
+        stocked: BoolArray = np.any(self.ledger.project_offsets[:, idx] >= 1, axis=1)
+        return classes, idx, stocked
+
+    def _offset_market(self, p: _PeriodState | None) -> int:
+        """What an offset session of period ``p`` does now: 0 nothing (the market is not
+        open, no period, no usable class), 1 draws its random numbers only (no replicate
+        has credits on offer, so nothing trades), 2 clears. Only issuance (an event) and
+        the offset sessions' own trades change the answer."""
+        if not self.offsets_open or p is None:
+            return 0
+        classes, _, stocked = self._offset_stock(p)
+        if not classes:
+            return 0
+        return 2 if stocked.any() else 1
+
+    def _draw_offer_noise(self) -> None:
+        """Draw the project owners' lognormal offer-price scatter (R, lots), once: at the
+        first offset session with a usable class."""
+        if self.offer_noise is None:
+            sigma = self.scenario.offsets.supply_cost_sigma
+            shape = (self.n_replicates, _OFFSET_LOTS)
+            self.offer_noise = np.exp(sigma * self.rng.standard_normal(shape))
 
     def _offset_classes_for(self, year: int) -> list[str]:
         """Offset classes usable for compliance year ``year``, legacy first."""
@@ -1499,16 +1524,17 @@ class Simulation:
     def _run_end(self, i: int, next_event: float) -> int:
         """End (exclusive) of the run of sessions from ``i`` that nothing but trading
         separates: every session before the next event of another process
-        (``next_event``), up to and including the next offset-market session. ``i`` itself
+        (``next_event``), up to and including the next session after which the offset
+        market clears (:meth:`_offset_market`). ``i`` itself
         when session ``i`` must run alone: it is the last before an event and the event
         reads the session's view of the gap (auctions, buy-backs)."""
         times = self._session_times
         p = self._current_period(float(times[i]))
         interval = self.scenario.offsets.session_interval
-        offsets = self.offsets_open and p is not None
+        clears = self._offset_market(p) == 2
         end = i + 1
         while end < len(times) and times[end] < next_event:
-            if offsets and (end - 1) % interval == 0:
+            if clears and (end - 1) % interval == 0:
                 return end  # the offset market clears after session end - 1
             end += 1
         if self._reads_gap and p is not None:

@@ -180,8 +180,6 @@ def test_progress_bar_counts_every_session(capsys: pytest.CaptureFixture[str]) -
 def test_drawn_cells_are_the_strategies_draws(
     seed: int, r: int, n: int, counter: int, kinds: list[int], probs: list[float]
 ) -> None:
-    from carbonsim._random import _bits_threshold
-
     _sessions_numba.compile_kernels()
     n_draws = np.array([2 if k == 0 else 3 for k in kinds], np.int64)
     offset = np.concatenate([[0], np.cumsum(1 + n_draws)[:-1]]).astype(np.int64)
@@ -189,14 +187,11 @@ def test_drawn_cells_are_the_strategies_draws(
     n_sess = 2
     n_strat = len(kinds)
     p = np.array([[probs[(s * n_strat + t) % 4] for t in range(n_strat)] for s in range(n_sess)])
-    bounds = [[_bits_threshold(float(x)) for x in row] for row in p]
-    bound = np.array([[0 if b is None else b for b in row] for row in bounds], np.uint64)
-    every = np.array([[b is None for b in row] for row in bounds])
     seeds = replicate_seeds(seed, r)
     ref = BatchRandom(seeds)
     ref._counter = counter
     rows, cols, u, start = _sessions_numba._compiled["draw_cells"](
-        ref._keys, counter, per_session, offset, n_draws, bound, every, n
+        ref._keys, counter + per_session * np.arange(n_sess + 1), offset, n_draws, p, n
     )
     for s in range(n_sess):
         for t in range(n_strat):
