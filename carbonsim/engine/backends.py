@@ -28,6 +28,16 @@ Compiled steps (each backend's functions are collected in :class:`SessionKernels
 
 Where a kernel meets input outside its case it changes nothing and the numpy function of
 the same step runs instead, raising the same errors.
+
+The numba backend also runs whole stretches of sessions in one call
+(:mod:`carbonsim.engine._sessions_numba`): every session between two events of the
+schedule (and across offset sessions whose market cannot trade), when every strategy is a
+built-in ``compliance`` or ``noise`` strategy, invariant checks and trade recording are
+off, the band trigger is absent and no :class:`~carbonsim.engine.Simulation` subclass
+overrides a step of the session. The random numbers of the whole stretch are drawn ahead
+(counter-based draws do not depend on the state), numpy's ``exp`` and scipy's ``ndtri``
+transform them, and one compiled loop runs the sessions with the step kernels above; a
+session a kernel declines is run step by step.
 """
 
 from __future__ import annotations

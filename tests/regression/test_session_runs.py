@@ -24,6 +24,7 @@ from carbonsim.agents import ComplianceTrader
 from carbonsim.engine import Simulation
 from carbonsim.results import Result
 from carbonsim.scenario import list_scenarios, load_scenario
+from carbonsim.scenario.loader import with_overrides
 from carbonsim.testing import result_digest
 
 numba = pytest.importorskip("numba")
@@ -208,3 +209,33 @@ def test_drawn_cells_are_the_strategies_draws(
     fast = CompiledBatchRandom(seeds)
     fast._counter = counter
     assert fast.bernoulli_cells((r, n), float(p[0, 0]))[0].tolist() == rows[: start[1]].tolist()
+
+
+@pytest.mark.parametrize("max_run", [None, 1, 4])
+@pytest.mark.parametrize("stop", [(-1, 0), (1, 0), (2, 1)])
+def test_runs_cross_idle_offset_sessions(
+    max_run: int | None, stop: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an offset session where no replicate has credits on offer only draws (its bidders'
+    # numbers, and the first time the offer noise): runs go on across it, and the draws
+    # it makes are counted where a step-by-step session makes them
+    seen: list[tuple[int, int]] = []
+    counters = SessionRunner._counters
+
+    def spy(self: SessionRunner, sess: Any, p: Any) -> Any:
+        out = counters(self, sess, p)
+        seen.append((int(out[0][-1] - out[0][0] - self.per_session * len(sess)), out[1]))
+        return out
+
+    monkeypatch.setattr(SessionRunner, "_counters", spy)
+    monkeypatch.setattr(SessionRunner, "max_run", max_run)
+    monkeypatch.setattr(SessionRunner, "_stop", stop)
+    # no legacy credits: the market opens empty and stays idle until projects issue
+    sc = with_overrides(load_scenario("ccer-2024-tiny"), {"offsets.legacy_stock": 0})
+    a = Simulation(sc, backend="numpy", **KW)
+    b = Simulation(sc, backend="numba", **KW)
+    _same_run(a, b)
+    assert any(extra > 0 for extra, _ in seen), "no run crossed an idle offset session"
+    assert any(offer >= 0 for _, offer in seen), "no run drew the offer noise"
+    assert b.offer_noise is not None
+    assert b.offer_noise.tobytes() == a.offer_noise.tobytes()  # type: ignore[union-attr]
