@@ -650,7 +650,8 @@ class SessionRunner:
         owner = np.repeat(np.arange(n_sess * n_strat), np.diff(start))
         noise = self.is_noise[owner % n_strat]
         z0 = ndtri(np.where(noise, u[1], u[0]))
-        z1 = ndtri(np.where(noise, u[2], u[0]))
+        z1 = z0.copy()  # a compliance order's two factors share its normal draw
+        z1[noise] = ndtri(u[2][noise])
         g = np.empty((2, len(owner)))
         g[0] = np.exp(m0.reshape(-1)[owner] + k0.reshape(-1)[owner] * z0)
         g[1] = np.exp(m1.reshape(-1)[owner] + k1.reshape(-1)[owner] * z1)

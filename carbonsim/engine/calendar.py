@@ -165,8 +165,19 @@ def trading_days(
     e = _as_day("end", end)
     if e < s:
         raise ValueError(f"end ({e.date()}) must not be before start ({s.date()})")
-    out = fn(s, e)
-    return pd.DatetimeIndex(out, name="date")
+    # a new index object each call (its name can be changed), sharing the cached dates
+    return pd.DatetimeIndex(_sessions(fn, s, e), name="date")
+
+
+@lru_cache(maxsize=64)
+def _sessions(
+    fn: Callable[[pd.Timestamp, pd.Timestamp], pd.DatetimeIndex],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> pd.DatetimeIndex:
+    """``fn(start, end)`` as an index, remembered per calendar function and dates (a run
+    asks twice: for its memory estimate and its schedule; a sweep once per task)."""
+    return pd.DatetimeIndex(fn(start, end), name="date")
 
 
 def regenerate_xshg_closures(path: str | Path | None = None) -> Path:
