@@ -212,3 +212,18 @@ def test_negative_true_up_on_a_sold_vintage_is_deducted_later(tiny) -> None:  # 
     # the part already sold is owed against the next vintage (2021), not lost
     next_vintage = sim.ledger.vintage_index(2021)
     assert sim.ledger.pending_deductions[:, :, next_vintage].sum() > 0
+
+
+def test_unit_table_rows_by_replicate_then_year_then_unit() -> None:
+    # eu-ets-tiny has two periods (compliance years 2021 and 2022)
+    from carbonsim.engine.simulation import build_units
+
+    sc = load_scenario("eu-ets-tiny")
+    units = simulate(sc, seed=3, replicates=3, first_replicate=2, check_invariants=False).units
+    pop = build_units(sc)
+    want = pd.MultiIndex.from_tuples(
+        [(k, u, y) for k in (2, 3, 4) for y in (2021, 2022) for u in pop.names],
+        names=["replicate", "unit", "year"],
+    )
+    assert units.index.equals(want)
+    assert units["sector"].tolist() == list(pop.sector_labels()) * 6
