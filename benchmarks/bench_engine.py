@@ -312,6 +312,13 @@ _STEPS = (
         "exchange_compiled",
     ),
     ("settlement, compiled (aggregation, ledger)", "_ledger_numba.py", "settle_segments_compiled"),
+    ("runs of sessions, compiled (`SessionRunner.run`, all below)", "_sessions_numba.py", "run"),
+    ("draws of a run: acting units, uniforms (compiled)", "_sessions_numba.py", "draw_cells"),
+    (
+        "sessions of a run: orders, exchange, settlement, table (compiled)",
+        "_sessions_numba.py",
+        "sessions_kernel",
+    ),
     ("other call auctions (`call_auction_batch`)", "batch.py", "call_auction_batch"),
     ("settlement (`Ledger.settle_cells`, unchecked core)", "ledger.py", "_settle_cells_trusted"),
     ("settlement (`Ledger.settle_trades`)", "ledger.py", "settle_trades"),
