@@ -118,6 +118,8 @@ _T_ALLOCATE, _T_VERIFY, _T_SESSION, _T_AUCTION, _T_DEADLINE = 0.1, 0.2, 0.5, 0.6
 _OFFSET_LOTS = 20  # project owners' offers per replicate in one offset session
 # standard-normal levels at which offset bids are tried as clearing cut-offs, highest first
 _OFFSET_CUTOFF_Z = np.array([3.0, 2.0, 1.0, 0.0, -1.0])
+# (curve, replicate, unit) cells the fundamental-price bisection evaluates in one call
+_FUNDAMENTAL_CELLS = 1_000_000
 
 
 def _nan_to_zero(x: FloatArray) -> FloatArray:
@@ -768,18 +770,28 @@ class Simulation:
         if not blocks:  # every period's abatement is decided: nothing responds to price
             return
 
-        # the abatement curves of every undecided emission year, prepared once
-        curves = [
-            (tau, abatement_response(self.mac, emissions=emissions[:, j, :]))
-            for tau, emissions in blocks
-            for j in range(emissions.shape[1])
+        # the abatement curves of every undecided emission year, prepared once and
+        # evaluated a group of curves per call: (C, R, N) emissions, a price per curve
+        # and replicate; each curve's total over the units is the same sum as alone, and
+        # the curves' totals are added in order
+        years = [(tau, e[:, j, :]) for tau, e in blocks for j in range(e.shape[1])]
+        per_group = max(1, _FUNDAMENTAL_CELLS // max(r * self.units.n_units, 1))
+        groups = [
+            (
+                np.array([np.exp(b.discount_rate * tau) for tau, _ in years[k : k + per_group]]),
+                abatement_response(
+                    self.mac, emissions=np.stack([e for _, e in years[k : k + per_group]])
+                ),
+            )
+            for k in range(0, len(years), per_group)
         ]
 
         def abated_at(p0: FloatArray) -> FloatArray:
             total = np.zeros(r)
-            for tau, respond in curves:
-                price = (p0 * np.exp(b.discount_rate * tau))[:, None]
-                total += respond(price).sum(axis=1)
+            for growth, respond in groups:
+                price = (p0[None, :] * growth[:, None])[:, :, None]
+                for curve_total in respond(price).sum(axis=2):
+                    total += curve_total
             return total
 
         lo = np.zeros(r)
