@@ -34,6 +34,7 @@ __all__ = [
     "cell_uniforms_many",
     "cell_words",
     "compile_kernels",
+    "grown",
     "true_cells",
 ]
 
@@ -99,6 +100,19 @@ def cell_uniforms_many(
     return True, out
 
 
+def grown(rows: IntArray, cols: IntArray, k: int, need: int) -> tuple[IntArray, IntArray]:
+    """``rows`` and ``cols`` (whose first ``k`` cells are filled) with room for ``need``
+    cells: themselves when they have it, else copies at least twice as long."""
+    if need <= rows.shape[0]:
+        return rows, cols
+    cap = max(2 * rows.shape[0], need)
+    rows_new = np.empty(cap, np.int64)
+    cols_new = np.empty(cap, np.int64)
+    rows_new[:k] = rows[:k]
+    cols_new[:k] = cols[:k]
+    return rows_new, cols_new
+
+
 def true_cells(
     keys: U64Array, cmix: np.uint64, per: int, bound: np.uint64
 ) -> tuple[IntArray, IntArray]:
@@ -110,9 +124,8 @@ def true_cells(
     base = _bases(keys, cmix)
     n_rows = base.shape[0]
     words = np.empty(per, np.uint64)
-    cap = 64
-    rows = np.empty(cap, np.int64)
-    cols = np.empty(cap, np.int64)
+    rows = np.empty(64, np.int64)
+    cols = np.empty(64, np.int64)
     k = 0
     for r in range(n_rows):
         b = base[r]
@@ -121,13 +134,7 @@ def true_cells(
             w = _mix(b + _GOLDEN * np.uint64(j + 1))
             words[j] = w
             hits += int(w < bound)
-        if k + hits > cap:
-            cap = max(2 * cap, k + hits)
-            rows_new = np.empty(cap, np.int64)
-            cols_new = np.empty(cap, np.int64)
-            rows_new[:k] = rows[:k]
-            cols_new[:k] = cols[:k]
-            rows, cols = rows_new, cols_new
+        rows, cols = grown(rows, cols, k, k + hits)
         for j in range(per):
             if words[j] < bound:
                 rows[k] = r
@@ -143,7 +150,7 @@ def compile_kernels() -> None:
     """Import numba and compile the kernels (once per process, cached on disk)."""
     compile_module(
         globals(),
-        ("_mix", "_bases", "cell_words", "cell_uniforms"),
+        ("_mix", "_bases", "grown", "cell_words", "cell_uniforms"),
         ("cell_words", "cell_uniforms", "cell_uniforms_many", "true_cells"),
         _compiled,
     )

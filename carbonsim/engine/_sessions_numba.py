@@ -40,7 +40,7 @@ from scipy.special import ndtri
 from carbonsim import _random_numba
 from carbonsim._numba import compile_module
 from carbonsim._random import _bits_top
-from carbonsim._random_numba import _mix, cell_uniforms, true_cells
+from carbonsim._random_numba import _mix, cell_uniforms, grown, true_cells
 from carbonsim.agents import _orders_numba
 from carbonsim.agents._orders_numba import compliance_prices, compliance_sizes, noise_orders_kernel
 from carbonsim.agents.base import BLOCK, LISTED, Orders
@@ -95,9 +95,8 @@ def draw_cells(
     n_sessions, n_strat = prob.shape
     n_rows = keys.shape[0]
     start = np.zeros(n_sessions * n_strat + 1, np.int64)
-    cap = 256
-    rows = np.empty(cap, np.int64)
-    cols = np.empty(cap, np.int64)
+    rows = np.empty(256, np.int64)
+    cols = np.empty(256, np.int64)
     k = 0
     for s in range(n_sessions):
         for t in range(n_strat):
@@ -112,13 +111,7 @@ def draw_cells(
                 bound = np.uint64(top) << np.uint64(11)
                 r_t, c_t = true_cells(keys, _mix(np.uint64(c)), per, bound)
                 m = r_t.shape[0]
-            if k + m > cap:
-                cap = max(2 * cap, k + m)
-                rows_new = np.empty(cap, np.int64)
-                cols_new = np.empty(cap, np.int64)
-                rows_new[:k] = rows[:k]
-                cols_new[:k] = cols[:k]
-                rows, cols = rows_new, cols_new
+            rows, cols = grown(rows, cols, k, k + m)
             if every:
                 for x in range(m):
                     rows[k + x] = x // per
@@ -323,21 +316,9 @@ def sessions_kernel(
         if status != 0 or (s == stop_at and stop_kind == 0):
             return (s, EXCHANGE, 0, calls, empty_i, empty_i, empty_b, empty_f, empty_f,
                     empty_i, empty_f, empty_f, empty_f, empty_f, empty_f)  # fmt: skip
-        n_k = kept.shape[0]
-        k_rep = np.empty(n_k, np.int64)
-        k_unit = np.empty(n_k, np.int64)
-        k_buy = np.empty(n_k, np.bool_)
-        k_price = np.empty(n_k, np.float64)
-        k_qty = np.empty(n_k, np.float64)
-        k_seg = np.empty(n_k, np.int64)
-        for j in range(n_k):
-            o = kept[j]
-            k_rep[j] = o_rep[o]
-            k_unit[j] = o_unit[o]
-            k_buy[j] = o_buy[o]
-            k_price[j] = o_price[o]
-            k_qty[j] = q_all[o]
-            k_seg[j] = seg_all[o]
+        # the routed orders (kept: positions among the first n_o)
+        k_rep, k_unit, k_buy = o_rep[kept], o_unit[kept], o_buy[kept]
+        k_price, k_qty, k_seg = o_price[kept], q_all[kept], seg_all[kept]
         clear_price = np.empty(2 * n_rep, np.float64)
         seg_price = np.empty((2, n_rep), np.float64)
         for mk in range(2 * n_rep):
@@ -414,6 +395,7 @@ def compile_kernels() -> None:
         (
             "_bits_top",
             "_mix",
+            "grown",
             "true_cells",
             "cell_uniforms",
             "holdings_kernel",
