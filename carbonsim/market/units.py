@@ -138,10 +138,10 @@ def _codes(field: str, value: npt.ArrayLike, categories: tuple[str, ...]) -> npt
         return codes.astype(np.int8)
     if arr.ndim != 1:
         raise ValueError(f"{field} must be 1-dimensional, got shape {arr.shape}")
-    import pandas as pd
-
     labels = arr.astype(object)
-    codes = np.asarray(pd.Index(list(categories), dtype=object).get_indexer(labels))
+    codes = np.full(labels.shape, -1, np.int64)
+    for k, category in enumerate(categories):  # a handful of categories: one pass each
+        codes[labels == category] = k
     bad = codes < 0
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
