@@ -1537,9 +1537,9 @@ class Simulation:
         """End (exclusive) of the run of sessions from ``i`` that nothing but trading
         separates: every session before the next event of another process
         (``next_event``), up to and including the next session after which the offset
-        market clears (:meth:`_offset_market`). ``i`` itself
-        when session ``i`` must run alone: it is the last before an event and the event
-        reads the session's view of the gap (auctions, buy-backs)."""
+        market clears (:meth:`_offset_market`). Returns ``i`` itself when session ``i``
+        must run step by step: it is the last before an event that reads the session's
+        view of the gap (auctions, buy-backs)."""
         times = self._session_times
         p = self._current_period(float(times[i]))
         interval = self.scenario.offsets.session_interval
