@@ -49,7 +49,7 @@ from carbonsim.agents.noise import NoiseTrader
 from carbonsim.clearing._ticks import _decimal_scale
 from carbonsim.engine import _exchange_numba
 from carbonsim.engine._exchange_numba import exchange_kernel
-from carbonsim.engine._view_numba import holdings_kernel, obligation_kernel
+from carbonsim.engine._view_numba import holdings_kernel, obligation_kernel, obligation_state
 from carbonsim.engine.simulation import _nan_to_zero, settle_segments
 from carbonsim.market import _ledger_numba
 from carbonsim.market._ledger_numba import settle_segments_kernel
@@ -276,35 +276,32 @@ def sessions_kernel(
                 )
                 m = keep.shape[0]
                 rep = np.empty(m, np.int64)
+                unit = np.empty(m, np.int64)
                 growth = np.empty(m, np.float64)
                 block_u = np.empty(m, np.float64)
                 for q in range(m):
                     x = a + keep[q]
                     rep[q] = rows[x]
-                    o_unit[n_o + q] = cols[x]
+                    unit[q] = cols[x]
                     growth[q] = g[0, x] if is_buy[q] else g[1, x]
                     block_u[q] = u[1, x]
                 price, segment = compliance_prices(
                     rep, is_buy, qty, growth, block_u, last_close, expected,
                     price_weight[t], block_threshold, block_share[t],
                 )  # fmt: skip
-                o_rep[n_o : n_o + m] = rep
-                o_buy[n_o : n_o + m] = is_buy
-                o_price[n_o : n_o + m] = price
-                o_qty[n_o : n_o + m] = qty
-                o_seg[n_o : n_o + m] = segment
             else:
                 rep, unit, is_buy, price, qty = noise_orders_kernel(
                     r_t, c_t, u[0, a:b], g[:, a:b], held, unit_size, last_close,
                     size_share[t], least[t],
                 )  # fmt: skip
                 m = rep.shape[0]
-                o_rep[n_o : n_o + m] = rep
-                o_unit[n_o : n_o + m] = unit
-                o_buy[n_o : n_o + m] = is_buy
-                o_price[n_o : n_o + m] = price
-                o_qty[n_o : n_o + m] = qty
-                o_seg[n_o : n_o + m] = LISTED
+                segment = np.full(m, LISTED, np.int64)
+            o_rep[n_o : n_o + m] = rep
+            o_unit[n_o : n_o + m] = unit
+            o_buy[n_o : n_o + m] = is_buy
+            o_price[n_o : n_o + m] = price
+            o_qty[n_o : n_o + m] = qty
+            o_seg[n_o : n_o + m] = segment
             n_o += m
         (status, kept, q_all, seg_all, lo, hi, _market, _px, price_tick, has_price, volume,
          fill) = exchange_kernel(
@@ -546,47 +543,30 @@ class SessionRunner:
         return tuple(np.stack(col, axis=1) for col in cols)
 
     def _period_arrays(self, p: _PeriodState | None) -> tuple[Any, ...] | None:
-        """The period state the kernel reads, with the shapes it expects; None where the
-        state is not in that form (the sessions then run step by step)."""
-        sim = self.sim
-        shape = self._draw_shape
-        none_i = np.zeros((0, 0), np.int64)
-        none_f = np.zeros((0, 0), np.float64)
-        if p is None:
-            return (False, False, none_i, none_i, none_i, none_f, none_f, none_f, none_f,
-                    none_f, none_f, none_f)  # fmt: skip
-        sim._cache_totals(p)
-        if p.verified_known:
-            ints = (p.obligation, p.surrendered, p.offsets_surrendered)
-            floats: tuple[Any, ...] = (none_f,) * 5
-        else:
-            ints = (none_i,) * 3
-            floats = (
-                p.prior_obligation,
-                p.actual_total,
-                p.expected_allocation,
-                p.final_total,
-                p.allocated,
-            )
-        arrays = [a for a in (*ints, *floats) if a.size]
-        wanted = {np.dtype(np.int64)} if p.verified_known else {np.dtype(np.float64)}
-        if any(a.shape != shape or a.dtype not in wanted for a in arrays):
+        """The period state the kernel reads: ``(has_period, *obligation_state(p),
+        bought, sold)``; None where the state is not in the form the kernel expects (the
+        sessions then run step by step)."""
+        if p is not None:
+            self.sim._cache_totals(p)
+        state = obligation_state(p, self._draw_shape)
+        if p is None or state is None:
+            none_f = np.zeros((0, 0), np.float64)
+            return None if state is None else (False, *state, none_f, none_f)
+        if any(not a.flags.c_contiguous or a.shape != self._draw_shape for a in (p.bought, p.sold)):
             return None
-        if any(not a.flags.c_contiguous or a.shape != shape for a in (p.bought, p.sold)):
-            return None
-        return (True, p.verified_known, *ints, *floats, p.bought, p.sold)
+        return (True, *state, p.bought, p.sold)
 
-    def _counters(self, sess: IntArray, p: _PeriodState | None) -> tuple[IntArray, int]:
+    def _counters(self, sess: IntArray, market: int) -> tuple[IntArray, int]:
         """The draw counter at the start of each session of a run and after the last
-        (S + 1,): each session's strategies draw, then an idle offset market (no credits on
-        offer, :meth:`Simulation._offset_market`) draws its bidders' numbers (none) after
-        its sessions, and the first one ever also the offer noise. Also the session after
-        which the offer noise is drawn (-1: none)."""
+        (S + 1,): each session's strategies draw, then, where the offset market is idle
+        (``market`` 1 of :meth:`Simulation._offset_market`: no credits on offer), its
+        sessions draw their bidders' numbers (none), the first one ever also the offer
+        noise. Also the session after which the offer noise is drawn (-1: none)."""
         sim = self.sim
         n_sess = len(sess)
         counters = sim.rng._counter + self.per_session * np.arange(n_sess + 1, dtype=np.int64)
         offer_at = -1
-        if sim._offset_market(p) == 1:
+        if market == 1:
             extra = (sess % sim.scenario.offsets.session_interval == 0).astype(np.int64)
             if sim.offer_noise is None and extra.any():
                 offer_at = int(np.argmax(extra))
@@ -624,7 +604,8 @@ class SessionRunner:
             taus = sim._sessions_to_deadline(sess, p)[0]
         prob, cover, cover_sell, m0, m1, k0, k1 = self._session_terms(taus)
         # 1. the acting units and their uniforms, every session and strategy
-        counters, offer_at = self._counters(sess, p)
+        market = sim._offset_market(p)  # unchanged by the sessions of the run
+        counters, offer_at = self._counters(sess, market)
         rows, cols, u, start = _compiled["draw_cells"](
             rng._keys, counters, self.draw_offset, self.n_draws, prob, self._draw_shape[1]
         )
@@ -672,7 +653,7 @@ class SessionRunner:
             sim.session_index = i + done - 1
         if code == DONE:
             last = end - 1
-            if sim._offset_market(p) == 2 and last % sim.scenario.offsets.session_interval == 0:
+            if market == 2 and last % sim.scenario.offsets.session_interval == 0:
                 assert p is not None
                 sim._view_source = sim.kernels.view_source(ledger, p, certainty[-1])
                 sim._offset_session(last, p)

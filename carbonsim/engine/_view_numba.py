@@ -20,9 +20,9 @@ import numpy.typing as npt
 
 from carbonsim._numba import compile_module, np_maximum, order_cells
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders
-from carbonsim.engine.simulation import Cells, _PeriodView, check_order_cells
+from carbonsim.engine.simulation import Cells, _PeriodState, _PeriodView, check_order_cells
 
-__all__ = ["CompiledPeriodView", "compile_kernels", "route_compiled"]
+__all__ = ["CompiledPeriodView", "compile_kernels", "obligation_state", "route_compiled"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -149,6 +149,39 @@ def route_kernel(
     return q, seg, keep
 
 
+def obligation_state(p: _PeriodState | None, shape: tuple[int, int]) -> tuple[Any, ...] | None:
+    """The period state :func:`obligation_kernel` reads after its first argument:
+    ``(verified, obligation, surrendered, offsets_surrendered, prior, actual,
+    expected_allocation, final_total, allocated)``, each array (R, N) = ``shape`` where
+    the kernel reads it (int64 once verified, float64 before) and (0, 0) where it does not,
+    so the kernel always sees the same types. None where the state is not in that form
+    (before verification, the totals ``_cache_totals`` fills must be there)."""
+    none_i = np.zeros((0, 0), np.int64)
+    none_f = np.zeros((0, 0), np.float64)
+    if p is None:
+        return (False, none_i, none_i, none_i, none_f, none_f, none_f, none_f, none_f)
+    if p.verified_known:
+        ints = (p.obligation, p.surrendered, p.offsets_surrendered)
+        floats: tuple[Any, ...] = (none_f,) * 5
+        wanted: np.dtype[Any] = np.dtype(np.int64)
+    else:
+        if p.actual_total is None or p.final_total is None:
+            return None
+        ints = (none_i,) * 3
+        floats = (
+            p.prior_obligation,
+            p.actual_total,
+            p.expected_allocation,
+            p.final_total,
+            p.allocated,
+        )
+        wanted = np.dtype(np.float64)
+    read = ints if p.verified_known else floats
+    if any(a.shape != shape or a.dtype != wanted for a in read):
+        return None
+    return (p.verified_known, *ints, *floats)
+
+
 _compiled: dict[str, Any] = {}
 
 
@@ -178,27 +211,14 @@ class CompiledPeriodView(_PeriodView):
 
     def obligation(self, cells: Cells | None) -> FloatArray:
         p = self.p
-        if cells is None or (
-            not p.verified_known and (p.actual_total is None or p.final_total is None)
-        ):
-            return super().obligation(cells)  # whole arrays (and a bad state) stay numpy
+        if cells is None:
+            return super().obligation(cells)  # whole arrays stay numpy
+        state = obligation_state(p, self.ledger._offsets.shape[:2])
+        if state is None:
+            return super().obligation(cells)  # and a state not in the kernel's form
         rows, cols = (np.asarray(a, np.int64) for a in cells)
-        empty = np.zeros((0, 0))
         ok, out = _compiled["obligation_kernel"](
-            p.verified_known,
-            p.obligation,
-            p.surrendered,
-            p.offsets_surrendered,
-            p.prior_obligation,
-            empty if p.actual_total is None else p.actual_total,
-            p.expected_allocation,
-            empty if p.final_total is None else p.final_total,
-            p.allocated,
-            self.c,
-            self.ledger._offsets,
-            p.spec.offset_limit_share,
-            rows,
-            cols,
+            *state, self.c, self.ledger._offsets, p.spec.offset_limit_share, rows, cols
         )
         if not ok:  # cells out of range: the numpy read raises its error
             return super().obligation(cells)
