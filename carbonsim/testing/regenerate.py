@@ -11,11 +11,22 @@ purpose, the pins change with it::
 ``--update`` rewrites the blocks between the ``# BEGIN PINNED`` and ``# END PINNED``
 marker lines of that file (atomically); commit the new pins together with the change that
 explains them.
+
+The digests are pinned per family of numpy's float64 ``exp``/``log`` kernels
+(:func:`float_kernels`): numpy computes them with its own AVX-512 code where the CPU has
+AVX512F and with the C library's elsewhere, and the two differ in the last bit of some
+results, so the same seed gives bit-identical results on machines of one family (and
+whatever the executor, backend or batch split), not across families. ``--update`` writes
+this machine's family and drops the others' pins, which a change of the model makes
+stale; ``--add`` adds or replaces this family's pins and keeps the others (pinning a
+second family of machines without changing the model).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib
 import re
 import sys
 from collections.abc import Sequence
@@ -30,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PINNED_SCENARIO",
     "PINNED_SEED",
+    "float_kernels",
     "main",
     "pinned_block",
     "pinned_result",
@@ -42,6 +54,20 @@ PINNED_SCENARIO = "china-national-tiny"
 PINNED_SEED = 0
 
 _MARKERS = re.compile(r"(# BEGIN PINNED\n)(.*?)(# END PINNED\n)", re.DOTALL)
+
+
+def float_kernels() -> str:
+    """The family of numpy's float64 ``exp``/``log`` kernels on this machine: ``"avx512f"``
+    where numpy dispatches them to its AVX-512 code, ``"baseline"`` where it calls the C
+    library's functions (the family decides the last bits of lognormal draws)."""
+    features: dict[str, bool] = {}
+    for name in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):  # 2.x, 1.x
+        try:
+            features = importlib.import_module(name).__cpu_features__
+        except (ImportError, AttributeError):
+            continue
+        break
+    return "avx512f" if features.get("AVX512F", False) else "baseline"
 
 
 def pinned_result(scenario: str = PINNED_SCENARIO, seed: int = PINNED_SEED) -> Result:
@@ -72,14 +98,32 @@ def pinned_summary(result: Result) -> dict[str, float]:
     return {k: float(f"{v:.6g}") for k, v in values.items()}
 
 
-def pinned_block(result: Result) -> str:
-    """The Python source of the pins of ``result``: ``PINNED_DIGESTS`` and ``PINNED_SUMMARY``."""
+def pinned_block(result: Result, others: dict[str, dict[str, str]] | None = None) -> str:
+    """The Python source of the pins of ``result``: ``PINNED_DIGESTS`` (this machine's
+    :func:`float_kernels` family, plus the families in ``others``) and ``PINNED_SUMMARY``."""
+    digests = dict(others or {})
+    digests[float_kernels()] = result_digest(result)
     lines = ["PINNED_DIGESTS = {"]
-    lines += [f'    "{k}": "{v}",' for k, v in result_digest(result).items()]
+    for family in sorted(digests):
+        lines.append(f'    "{family}": {{')
+        lines += [f'        "{k}": "{v}",' for k, v in digests[family].items()]
+        lines.append("    },")
     lines += ["}", "PINNED_SUMMARY = {"]
     lines += [f'    "{k}": {v!r},' for k, v in pinned_summary(result).items()]
     lines += ["}"]
     return "\n".join(lines) + "\n"
+
+
+def _pinned_digests(block: str) -> dict[str, dict[str, str]]:
+    """The ``PINNED_DIGESTS`` literal of a pinned block (empty where there is none)."""
+    for node in ast.parse(block).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "PINNED_DIGESTS" for t in node.targets
+        ):
+            value = ast.literal_eval(node.value)
+            if isinstance(value, dict):
+                return value
+    return {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,28 +134,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--scenario", default=PINNED_SCENARIO, help="built-in name or file")
     parser.add_argument("--seed", type=int, default=PINNED_SEED, help="root seed")
-    parser.add_argument(
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
         "--update",
         metavar="FILE",
         type=Path,
-        help="rewrite the block between '# BEGIN PINNED' and '# END PINNED' in FILE",
+        help="rewrite the block between '# BEGIN PINNED' and '# END PINNED' in FILE with "
+        "this machine's pins, dropping other CPU families' (stale after a model change)",
+    )
+    target.add_argument(
+        "--add",
+        metavar="FILE",
+        type=Path,
+        help="as --update, but keep the pinned digests of other CPU families (pin a second "
+        "kind of machine when the model has not changed)",
     )
     args = parser.parse_args(argv)
-    block = pinned_block(pinned_result(args.scenario, args.seed))
-    if args.update is None:
-        sys.stdout.write(block)
+    result = pinned_result(args.scenario, args.seed)
+    path = args.update or args.add
+    if path is None:
+        sys.stdout.write(pinned_block(result))
         return 0
     from carbonsim._io import atomic_write_text
 
-    text = args.update.read_text(encoding="utf-8")
-    if len(_MARKERS.findall(text)) != 1:
+    text = path.read_text(encoding="utf-8")
+    found = _MARKERS.findall(text)
+    if len(found) != 1:
         parser.error(
-            f"{args.update} must hold exactly one block between '# BEGIN PINNED' and "
-            "'# END PINNED' lines"
+            f"{path} must hold exactly one block between '# BEGIN PINNED' and '# END PINNED' lines"
         )
+    others = _pinned_digests(found[0][1]) if args.add is not None else {}
+    block = pinned_block(result, others)
     new = _MARKERS.sub(lambda m: m.group(1) + block + m.group(3), text)
-    atomic_write_text(args.update, new)
-    sys.stdout.write(f"updated the pins in {args.update}:\n{block}")
+    atomic_write_text(path, new)
+    sys.stdout.write(f"updated the pins in {path}:\n{block}")
     return 0
 
 

@@ -364,3 +364,26 @@ def test_regenerate_prints_and_updates_the_pins(
     with pytest.raises(SystemExit):
         regenerate.main(["--update", str(target)])
     assert target.read_text() == "no markers here\n"
+
+
+def test_regenerate_add_keeps_other_cpu_families_and_update_drops_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    family = regenerate.float_kernels()
+    assert family in ("avx512f", "baseline")
+    other = "baseline" if family == "avx512f" else "avx512f"
+    stale = {family: {"market": "0" * 64, "units": "0" * 64}, other: {"units": "1" * 64}}
+    target = tmp_path / "test_pins.py"
+    target.write_text(f"# BEGIN PINNED\nPINNED_DIGESTS = {stale!r}\n# END PINNED\n")
+    assert regenerate.main(["--add", str(target)]) == 0
+    ns: dict[str, object] = {}
+    exec(target.read_text(), ns)
+    pins = ns["PINNED_DIGESTS"]
+    assert isinstance(pins, dict)
+    assert pins[other] == {"units": "1" * 64}  # kept as it was
+    assert pins[family] == result_digest(regenerate.pinned_result())  # replaced
+    assert regenerate.main(["--update", str(target)]) == 0
+    ns = {}
+    exec(target.read_text(), ns)
+    assert ns["PINNED_DIGESTS"] == {family: pins[family]}
+    capsys.readouterr()
