@@ -20,6 +20,8 @@ Compiled steps (each backend's functions are collected in :class:`SessionKernels
   (:func:`carbonsim.engine.simulation.exchange_orders` with numpy), by
   :mod:`carbonsim.engine._exchange_numba` from the kernels of
   :mod:`carbonsim.engine._view_numba` and :mod:`carbonsim.clearing._session_numba`;
+- the offset market's call auctions (:func:`carbonsim.engine.simulation.clear_offset_bids`
+  with numpy), by :mod:`carbonsim.clearing._session_numba`;
 - the settlement of both segments' fills in the ledger (aggregation into cells, netting,
   oldest-vintage delivery, pro-rata split of the pool, cash, journal, period totals), by
   :mod:`carbonsim.market._ledger_numba` (with invariant checks on, the numpy settlement
@@ -75,6 +77,9 @@ class SessionKernels:
     settle : callable
         Settlement of the session's fills segment by segment in the ledger and the
         period's totals, as :func:`carbonsim.engine.simulation.settle_segments`.
+    offset_auction : callable
+        One offset class's call auctions in every replicate, as
+        :func:`carbonsim.engine.simulation.clear_offset_bids`.
     sessions : callable or None
         ``sessions(simulation)``: a runner whose ``run(i, end)`` runs the consecutive
         sessions ``i .. end - 1`` between two events in one call, exactly as
@@ -88,6 +93,7 @@ class SessionKernels:
     view_source: type
     exchange: Callable[..., Any]
     settle: Callable[..., Any]
+    offset_auction: Callable[..., Any]
     sessions: Callable[..., Any] | None = None
 
 
@@ -110,7 +116,12 @@ def session_kernels(backend: str) -> SessionKernels:
         For ``"numba"`` when the optional ``numba`` package is not installed.
     """
     if check_backend(backend) == "numpy":
-        from carbonsim.engine.simulation import _PeriodView, exchange_orders, settle_segments
+        from carbonsim.engine.simulation import (
+            _PeriodView,
+            clear_offset_bids,
+            exchange_orders,
+            settle_segments,
+        )
 
         return SessionKernels(
             random=BatchRandom,
@@ -118,6 +129,7 @@ def session_kernels(backend: str) -> SessionKernels:
             view_source=_PeriodView,
             exchange=exchange_orders,
             settle=settle_segments,
+            offset_auction=clear_offset_bids,
         )
     modules = [
         importlib.import_module(f"carbonsim.{name}")
@@ -139,12 +151,13 @@ def session_kernels(backend: str) -> SessionKernels:
             "backend='numba' needs the optional numba package "
             "(pip install 'carbonsim[fast]' or pip install numba); use backend='numpy'"
         ) from exc
-    fast_random, _, fast_view, fast_orders, _, fast_exchange, fast_sessions = modules
+    fast_random, fast_clearing, fast_view, fast_orders, _, fast_exchange, fast_sessions = modules
     return SessionKernels(
         random=fast_random.CompiledBatchRandom,
         orders=fast_orders.order_functions(),
         view_source=fast_view.CompiledPeriodView,
         exchange=fast_exchange.exchange_compiled,
         settle=fast_exchange.settle_compiled,
+        offset_auction=fast_clearing.offset_auction_compiled,
         sessions=fast_sessions.session_runner,
     )

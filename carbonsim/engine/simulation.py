@@ -98,6 +98,7 @@ __all__ = [
     "Simulation",
     "build_units",
     "check_order_cells",
+    "clear_offset_bids",
     "exchange_orders",
     "route_orders",
     "session_bands",
@@ -308,6 +309,63 @@ def settle_segments(
         if bought is not None and sold is not None:  # unique cells: flat updates
             bought.reshape(-1)[cell] += buy_i
             sold.reshape(-1)[cell] += sell_i
+
+
+def clear_offset_bids(
+    bid_market: IntArray,
+    bid_price: FloatArray,
+    bid_qty: FloatArray,
+    ask_market: IntArray,
+    ask_price: FloatArray,
+    ask_qty: FloatArray,
+    *,
+    n_markets: int,
+    tick: float,
+    levels: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """One offset class's call auctions in every replicate (numpy backend): the units'
+    bids against the project owners' offers, pro-rata, no band and no reference price.
+
+    Bids below the tick where demand alone passes the market's whole supply are left out
+    first (:func:`~carbonsim.clearing.batch.demand_cutoff` over the candidate ``levels``
+    (L, n_markets), in ticks): they could neither fill nor move the price, so the outcome
+    is :func:`~carbonsim.clearing.call_auction_batch`'s on every bid, bit for bit.
+
+    Parameters
+    ----------
+    bid_market, ask_market : ndarray of int64, shapes (B,), (A,)
+        Market (replicate) of each bid and offer.
+    bid_price, bid_qty, ask_price, ask_qty : ndarray of float64, shapes (B,), (A,)
+        Limit prices (currency per tonne) and whole-tonne quantities.
+    n_markets : int
+        Number of markets.
+    tick : float
+        Price step (currency per tonne).
+    levels : ndarray of float64, shape (L, n_markets)
+        Candidate cut-off ticks.
+
+    Returns
+    -------
+    price, volume : ndarray of float64, shape (n_markets,)
+        Clearing price (NaN where none) and volume (tonnes) per market.
+    bid_fill : ndarray of float64, shape (B,)
+        Filled tonnes of each bid.
+    """
+    supply = np.bincount(ask_market, weights=ask_qty, minlength=n_markets)
+    bid_tick = np.rint(bid_price / tick)  # the clearing kernel's ticks
+    cut = demand_cutoff(bid_market, bid_tick, bid_qty, supply, levels)
+    keep = np.flatnonzero(bid_tick >= cut[bid_market])
+    res = call_auction_batch(
+        np.concatenate([bid_market[keep], ask_market]),
+        np.concatenate([np.ones(len(keep), bool), np.zeros(len(ask_market), bool)]),
+        np.concatenate([bid_price[keep], ask_price]),
+        np.concatenate([bid_qty[keep], ask_qty]),
+        n_markets=n_markets,
+        tick=tick,
+    )
+    bid_fill = np.zeros(len(bid_market))
+    bid_fill[keep] = res.fill[: len(keep)]
+    return np.asarray(res.price), np.asarray(res.volume), bid_fill
 
 
 class InvariantError(AssertionError):
@@ -1182,7 +1240,6 @@ class Simulation:
         bid_price = self.expected_price[rows] * (1.0 - off.discount) * np.exp(0.05 * z)
         ask_price = off.supply_cost * self.offer_noise
         tick = self.scenario.trading.tick
-        bid_tick = np.rint(bid_price / tick)  # the clearing kernel's ticks
         # cut-off candidates: the ticks of a few high bid quantiles (bids are lognormal
         # around a price common to the replicate), highest first, with a tick of slack
         levels = (
@@ -1209,28 +1266,26 @@ class Simulation:
             ra, la = nonzero_cells(ask_qty >= 1.0)
             if len(sel) == 0 or len(ra) == 0:
                 continue
-            # bids below the price where demand alone exceeds the whole supply can never
-            # fill nor move the price: leave them out (same result, see demand_cutoff)
-            cut = demand_cutoff(rows[sel], bid_tick[sel], bid_qty[sel], stock, levels)
-            sel = sel[bid_tick[sel] >= cut[rows[sel]]]
-            rb = rows[sel]
-            res = call_auction_batch(
-                np.concatenate([rb, ra]),
-                np.concatenate([np.ones(len(rb), bool), np.zeros(len(ra), bool)]),
-                np.concatenate([bid_price[sel], ask_price[ra, la]]),
-                np.concatenate([bid_qty[sel], ask_qty[ra, la]]),
+            price, clear_volume, bid_fill = self.kernels.offset_auction(
+                rows[sel],
+                bid_price[sel],
+                bid_qty[sel],
+                ra,
+                ask_price[ra, la],
+                ask_qty[ra, la],
                 n_markets=r,
                 tick=tick,
+                levels=levels,
             )
-            fill = res.fill[: len(rb)].astype(np.int64)
+            fill = bid_fill.astype(np.int64)
             if not fill.any():
                 continue
             got = np.zeros((r, n), np.int64)
             got.reshape(-1)[flat[sel]] = fill  # one bid per cell
-            px = np.nan_to_num(res.price, nan=0.0)
+            px = np.nan_to_num(price, nan=0.0)
             self.ledger.transfer_offsets(cls, got, px)
-            volume += res.volume
-            turnover += px * res.volume
+            volume += clear_volume
+            turnover += px * clear_volume
         if volume.any():
             self.market["offset_volume"][:, i] = volume
             self.market["offset_price"][:, i] = np.divide(

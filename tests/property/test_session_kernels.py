@@ -101,6 +101,74 @@ def test_compiled_clearing_rations_marginal_orders_by_largest_remainder() -> Non
     ]
 
 
+@st.composite
+def offset_auctions(draw: st.DrawFn) -> dict[str, Any]:
+    """One offset class's auctions as the engine builds them: bids around a price common
+    to the market, whole-tonne lots offered at scattered prices, cut-off candidates from
+    the bids' quantiles (some above every bid, some below), sometimes fractional lots."""
+    n_markets = draw(st.integers(1, 4))
+    n_bids = draw(st.integers(0, 60))
+    n_asks = draw(st.integers(0, 25))
+    centre = draw(st.floats(20.0, 80.0))
+    ints = st.integers
+    whole = draw(st.booleans()) or draw(st.booleans())
+    ask_qty = ints(1, 400).map(float) if whole else st.floats(0.5, 400.0)
+
+    def market(n: int) -> np.ndarray:
+        return np.array(draw(st.lists(ints(0, n_markets - 1), min_size=n, max_size=n)), np.int64)
+
+    def prices(n: int, spread: float) -> np.ndarray:
+        offs = draw(st.lists(st.floats(-spread, spread), min_size=n, max_size=n))
+        return centre + np.array(offs, float)
+
+    levels = np.rint(
+        centre * np.exp(0.05 * np.array([3.0, 2.0, 1.0, 0.0, -1.0]))[:, None] / 0.01
+    ) - draw(ints(-50, 300))
+    return {
+        "bid_market": market(n_bids),
+        "bid_price": prices(n_bids, 6.0),
+        "bid_qty": np.array(draw(st.lists(ints(1, 500), min_size=n_bids, max_size=n_bids)), float),
+        "ask_market": market(n_asks),
+        "ask_price": prices(n_asks, 10.0),
+        "ask_qty": np.array(draw(st.lists(ask_qty, min_size=n_asks, max_size=n_asks)), float),
+        "n_markets": n_markets,
+        "tick": 0.01,
+        "levels": np.repeat(levels, n_markets, axis=1),
+    }
+
+
+@given(offset_auctions())
+def test_compiled_offset_auction_equals_numpy(a: dict[str, Any]) -> None:
+    from carbonsim.engine.simulation import clear_offset_bids
+
+    want = clear_offset_bids(**a)
+    got = KERNELS.offset_auction(**a)
+    for name, x, y in zip(("price", "volume", "bid_fill"), want, got, strict=True):
+        assert x.shape == y.shape, name
+        assert x.tobytes() == y.tobytes(), name
+
+
+def test_offset_cutoff_leaves_out_only_bids_that_cannot_fill() -> None:
+    # 10 t on offer at 40; bids of 6 t at 60, 6 t at 55 and 50 t at 45: demand at 55 and
+    # above (12 t) already passes the supply, so the 45 bid is cut and changes nothing
+    from carbonsim.clearing import call_auction_batch
+    from carbonsim.engine.simulation import clear_offset_bids
+
+    bids = (np.zeros(3, np.int64), np.array([60.0, 55.0, 45.0]), np.array([6.0, 6.0, 50.0]))
+    asks = (np.zeros(1, np.int64), np.array([40.0]), np.array([10.0]))
+    levels = np.array([[5500.0], [4500.0]])
+    price, volume, fill = clear_offset_bids(*bids, *asks, n_markets=1, tick=0.01, levels=levels)
+    full = call_auction_batch(
+        [0, 0, 0, 0], [1, 1, 1, -1], [60.0, 55.0, 45.0, 40.0], [6, 6, 50, 10], n_markets=1
+    )
+    assert price.tolist() == full.price.tolist() == [55.0]
+    assert volume.tolist() == [10.0]
+    assert fill.tolist() == full.fill[:3].tolist() == [6.0, 4.0, 0.0]
+    compiled = KERNELS.offset_auction(*bids, *asks, n_markets=1, tick=0.01, levels=levels)
+    for x, y in zip((price, volume, fill), compiled, strict=True):
+        assert x.tobytes() == y.tobytes()
+
+
 @given(
     st.lists(st.floats(0.05, 5000.0), min_size=1, max_size=5),
     st.floats(0.0, 0.5),
