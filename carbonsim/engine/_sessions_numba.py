@@ -505,6 +505,7 @@ class SessionRunner:
         if self.max_run is not None:
             self.max_sessions = min(self.max_sessions, max(int(self.max_run), 1))
         self._draw_shape = (r, n)
+        self._terms: tuple[FloatArray, ...] | None = None  # see run
 
     def _session_terms(self, taus: IntArray) -> tuple[FloatArray, ...]:
         """Per session (at ``taus`` (S,) sessions to the deadline) and strategy, each
@@ -602,7 +603,11 @@ class SessionRunner:
         else:
             certainty = p.certainties(times[i:end])
             taus = sim._sessions_to_deadline(sess, p)[0]
-        prob, cover, cover_sell, m0, m1, k0, k1 = self._session_terms(taus)
+        if self._terms is None:
+            # the terms at every count of sessions to the deadline a run can meet (0 ..
+            # the number of sessions, which stands for "no period"), computed once
+            self._terms = self._session_terms(np.arange(len(times) + 1))
+        prob, cover, cover_sell, m0, m1, k0, k1 = (term[taus] for term in self._terms)
         # 1. the acting units and their uniforms, every session and strategy
         market = sim._offset_market(p)  # unchanged by the sessions of the run
         counters, offer_at = self._counters(sess, market)

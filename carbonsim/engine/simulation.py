@@ -1656,9 +1656,10 @@ class Simulation:
         self._setup()
         env = simpy.Environment()
         self._env = env
-        self._session_times = np.array(
-            [float((d - self.start).days) + _T_SESSION for d in self.days]
-        )
+        # whole days since the start (floored, as Timedelta.days), without a Timestamp
+        # per session
+        whole_days = (self.days - self.start) // pd.Timedelta(days=1)
+        self._session_times = np.asarray(whole_days, dtype=np.float64) + _T_SESSION
         if self.scenario.offsets.enabled:
             env.process(self._offset_process(env))
         for p in self.periods:
