@@ -36,6 +36,7 @@ __all__ = [
     "cleared",
     "compile_kernels",
     "offset_auction_compiled",
+    "offset_clear_kernel",
     "session_bands",
 ]
 
@@ -353,6 +354,79 @@ def session_bands(
     return lo, hi
 
 
+def offset_clear_kernel(
+    bid_market: IntArray,
+    bid_price: FloatArray,
+    bid_qty: FloatArray,
+    ask_market: IntArray,
+    ask_price: FloatArray,
+    ask_qty: FloatArray,
+    n_markets: int,
+    tick: float,
+    levels: FloatArray,
+) -> tuple[int, IntArray, BoolArray, FloatArray, FloatArray]:
+    """One offset class's auctions: :func:`~carbonsim.clearing.batch.demand_cutoff` on the
+    bids (the highest of the ``levels`` (L, n_markets) where the demand at or above it
+    passes the market's whole supply by a tonne), then :func:`clear_ticks_kernel` on the
+    bids kept and every offer (no band, no reference; one empty market more, since that
+    kernel declines fewer than two). Returns ``(status, price_tick, has_price, volume,
+    bid_fill)``, ``bid_fill`` of every bid (0 for those cut)."""
+    n_bids = bid_market.shape[0]
+    n_asks = ask_market.shape[0]
+    supply = np.zeros(n_markets, np.float64)
+    for j in range(n_asks):
+        supply[ask_market[j]] += ask_qty[j]
+    bid_tick = np.empty(n_bids, np.float64)
+    total = 0.0
+    for i in range(n_bids):
+        bid_tick[i] = np.rint(bid_price[i] / tick)
+        total += bid_qty[i]
+    cut = np.full(n_markets, -np.inf)
+    if total < _EXACT_FLOAT:  # demand sums exact (whole tonnes): the cut-off is safe
+        for m in range(n_markets):
+            for lv in range(levels.shape[0]):
+                level = levels[lv, m]
+                if level <= cut[m]:
+                    continue
+                demand = 0.0
+                for i in range(n_bids):
+                    if bid_market[i] == m and bid_tick[i] >= level:
+                        demand += bid_qty[i]
+                if demand >= supply[m] + 1.0:
+                    cut[m] = level
+    kept = np.empty(n_bids, np.int64)
+    k = 0
+    for i in range(n_bids):
+        if bid_tick[i] >= cut[bid_market[i]]:
+            kept[k] = i
+            k += 1
+    n = k + n_asks
+    market = np.empty(n, np.int64)
+    is_bid = np.zeros(n, np.bool_)
+    price = np.empty(n, np.float64)
+    qty = np.empty(n, np.float64)
+    for j in range(k):
+        i = kept[j]
+        market[j] = bid_market[i]
+        is_bid[j] = True
+        price[j] = bid_price[i]
+        qty[j] = bid_qty[i]
+    for j in range(n_asks):
+        market[k + j] = ask_market[j]
+        price[k + j] = ask_price[j]
+        qty[k + j] = ask_qty[j]
+    m_all = n_markets + 1
+    wide = _MAX_ABS_TICK * tick
+    status, price_tick, has_price, volume, fill = clear_ticks_kernel(
+        market, is_bid, price, qty, m_all, tick, np.full(m_all, np.nan),
+        np.full(m_all, -wide), np.full(m_all, wide),
+    )  # fmt: skip
+    bid_fill = np.zeros(n_bids, np.float64)
+    for j in range(k):
+        bid_fill[kept[j]] = fill[j]
+    return status, price_tick[:n_markets], has_price[:n_markets], volume[:n_markets], bid_fill
+
+
 _compiled: dict[str, Any] = {}
 
 
@@ -360,8 +434,8 @@ def compile_kernels() -> None:
     """Import numba and compile the kernels (once per process; numba caches them on disk)."""
     compile_module(
         globals(),
-        ("_ration", "np_maximum", "np_minimum"),
-        ("clear_ticks_kernel", "session_bands"),
+        ("_ration", "np_maximum", "np_minimum", "clear_ticks_kernel"),
+        ("clear_ticks_kernel", "session_bands", "offset_clear_kernel"),
         _compiled,
     )
 
@@ -436,37 +510,25 @@ def offset_auction_compiled(
     """:func:`carbonsim.engine.simulation.clear_offset_bids`, compiled; same arguments,
     same result bit for bit (the numpy function's where the kernel does not apply).
 
-    The kernel clears every bid (a few hundred at most in an offset session, so the
-    numpy function's demand cut-off, which leaves out bids that cannot change the outcome,
-    would cost more than it saves). It has no "no band" case: a band of
+    The kernel (:func:`offset_clear_kernel`) leaves out the same bids that cannot change
+    the outcome and clears the rest with the session clearing kernel; a band of
     :data:`~carbonsim.clearing._ticks.MAX_ABS_TICK` ticks either side encloses every price
-    it accepts, so it rejects nothing and, without a reference price, changes nothing. It
-    declines fewer than two markets, so one empty market is added at the end.
+    that kernel accepts, so it rejects nothing and, without a reference price, changes
+    nothing.
     """
     from carbonsim.engine.simulation import clear_offset_bids
 
     compile_kernels()
-    n_bids = bid_market.shape[0]
-    n = n_markets + 1
-    wide = np.full(n, _MAX_ABS_TICK * tick)
-    status, price_t, has_price, volume, fill = _compiled["clear_ticks_kernel"](
-        np.concatenate([bid_market, ask_market]),
-        np.concatenate([np.ones(n_bids, np.bool_), np.zeros(ask_market.shape[0], np.bool_)]),
-        np.concatenate([bid_price, ask_price]),
-        np.concatenate([bid_qty, ask_qty]),
-        n,
-        tick,
-        np.full(n, np.nan),
-        -wide,
-        wide,
-    )
+    status, price_t, has_price, volume, fill = _compiled["offset_clear_kernel"](
+        bid_market, bid_price, bid_qty, ask_market, ask_price, ask_qty, n_markets, tick,
+        np.ascontiguousarray(levels, np.float64),
+    )  # fmt: skip
     if status != _OK:
         return clear_offset_bids(
             bid_market, bid_price, bid_qty, ask_market, ask_price, ask_qty,
             n_markets=n_markets, tick=tick, levels=levels,
         )  # fmt: skip
-    price = np.where(has_price, ticks_to_price(price_t, tick), np.nan)
-    return price[:n_markets], volume[:n_markets], fill[:n_bids]
+    return np.where(has_price, ticks_to_price(price_t, tick), np.nan), volume, fill
 
 
 def bands_compiled(
