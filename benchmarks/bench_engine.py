@@ -65,6 +65,7 @@ import numpy as np
 import carbonsim as cs
 from carbonsim.bench import median_time
 from carbonsim.scenario.schema import Scenario
+from carbonsim.testing.regenerate import float_kernels
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "benchmarks" / "README.md"
@@ -185,6 +186,19 @@ def has_numba() -> bool:
     except ModuleNotFoundError:
         return False
     return True
+
+
+def _cpu_name() -> str:
+    """The CPU's model name where Linux tells it, with the architecture."""
+    arch = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return f"{line.split(':', 1)[1].strip()} ({arch})"
+    except OSError:
+        pass
+    return arch
 
 
 def bench_national(repeats: int, ref_repeats: int) -> dict[str, Any]:
@@ -412,11 +426,11 @@ def report(
 ) -> str:
     """All tables as markdown."""
     out = []
-    cpu = platform.processor() or platform.machine()
     out.append(
         f"Measured with `python -m benchmarks.bench_engine{' --quick' if quick else ''}` on "
-        f"{cpu}, {os.cpu_count()} cores (shared with other jobs), Python "
-        f"{platform.python_version()}, numpy {np.__version__}, carbonsim {cs.__version__}."
+        f"{_cpu_name()}, {os.cpu_count()} cores (shared with other jobs), Python "
+        f"{platform.python_version()}, numpy {np.__version__} ({float_kernels()} float64 "
+        f"exp/log), carbonsim {cs.__version__}."
     )
     ref_t = national["reference"]
     out.append(
