@@ -63,6 +63,7 @@ from typing import Any
 import numpy as np
 
 import carbonsim as cs
+from carbonsim._io import atomic_write_text
 from carbonsim.bench import median_time
 from carbonsim.scenario.schema import Scenario
 from carbonsim.testing.regenerate import float_kernels
@@ -626,8 +627,9 @@ def report(
 
 
 def write_readme(text: str, path: Path = README) -> None:
-    """Replace the generated block between the markers (append the section if missing)."""
-    doc = path.read_text()
+    """Replace the generated block between the markers (append the section if missing),
+    atomically: an interrupted write leaves the previous page."""
+    doc = path.read_text(encoding="utf-8")
     block = f"{BEGIN}\n{text}\n{END}"
     if BEGIN in doc and END in doc:
         head, rest = doc.split(BEGIN, 1)
@@ -635,7 +637,7 @@ def write_readme(text: str, path: Path = README) -> None:
         doc = head + block + tail
     else:
         doc = doc.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(doc)
+    atomic_write_text(path, doc)
 
 
 def main(argv: list[str] | None = None) -> None:
