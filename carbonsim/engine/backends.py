@@ -20,8 +20,9 @@ Compiled steps (each backend's functions are collected in :class:`SessionKernels
   (:func:`carbonsim.engine.simulation.exchange_orders` with numpy), by
   :mod:`carbonsim.engine._exchange_numba` from the kernels of
   :mod:`carbonsim.engine._view_numba` and :mod:`carbonsim.clearing._session_numba`;
-- the offset market's call auctions (:func:`carbonsim.engine.simulation.clear_offset_bids`
-  with numpy), by :mod:`carbonsim.clearing._session_numba`;
+- an offset session's trades: the bids left under the usage cap, the call auctions and the
+  credit transfers (:func:`carbonsim.engine.simulation.clear_offset_classes` with numpy),
+  by :mod:`carbonsim.engine._offsets_numba`;
 - the settlement of both segments' fills in the ledger (aggregation into cells, netting,
   oldest-vintage delivery, pro-rata split of the pool, cash, journal, period totals), by
   :mod:`carbonsim.market._ledger_numba` (with invariant checks on, the numpy settlement
@@ -77,9 +78,9 @@ class SessionKernels:
     settle : callable
         Settlement of the session's fills segment by segment in the ledger and the
         period's totals, as :func:`carbonsim.engine.simulation.settle_segments`.
-    offset_auction : callable
-        One offset class's call auctions in every replicate, as
-        :func:`carbonsim.engine.simulation.clear_offset_bids`.
+    offset_market : callable
+        An offset session's trades, class after class (bids, lots, the call auctions, the
+        credit transfers), as :func:`carbonsim.engine.simulation.clear_offset_classes`.
     sessions : callable or None
         ``sessions(simulation)``: a runner whose ``run(i, end)`` runs the consecutive
         sessions ``i .. end - 1`` between two events in one call, exactly as
@@ -93,7 +94,7 @@ class SessionKernels:
     view_source: type
     exchange: Callable[..., Any]
     settle: Callable[..., Any]
-    offset_auction: Callable[..., Any]
+    offset_market: Callable[..., Any]
     sessions: Callable[..., Any] | None = None
 
 
@@ -118,7 +119,7 @@ def session_kernels(backend: str) -> SessionKernels:
     if check_backend(backend) == "numpy":
         from carbonsim.engine.simulation import (
             _PeriodView,
-            clear_offset_bids,
+            clear_offset_classes,
             exchange_orders,
             settle_segments,
         )
@@ -129,7 +130,7 @@ def session_kernels(backend: str) -> SessionKernels:
             view_source=_PeriodView,
             exchange=exchange_orders,
             settle=settle_segments,
-            offset_auction=clear_offset_bids,
+            offset_market=clear_offset_classes,
         )
     modules = [
         importlib.import_module(f"carbonsim.{name}")
@@ -141,6 +142,7 @@ def session_kernels(backend: str) -> SessionKernels:
             "market._ledger_numba",
             "engine._exchange_numba",
             "engine._sessions_numba",
+            "engine._offsets_numba",
         )
     ]
     try:
@@ -151,13 +153,13 @@ def session_kernels(backend: str) -> SessionKernels:
             "backend='numba' needs the optional numba package "
             "(pip install 'carbonsim[fast]' or pip install numba); use backend='numpy'"
         ) from exc
-    fast_random, fast_clearing, fast_view, fast_orders, _, fast_exchange, fast_sessions = modules
+    fast_random, _, fast_view, fast_orders, _, fast_exchange, fast_sessions, fast_offsets = modules
     return SessionKernels(
         random=fast_random.CompiledBatchRandom,
         orders=fast_orders.order_functions(),
         view_source=fast_view.CompiledPeriodView,
         exchange=fast_exchange.exchange_compiled,
         settle=fast_exchange.settle_compiled,
-        offset_auction=fast_clearing.offset_auction_compiled,
+        offset_market=fast_offsets.offset_classes_compiled,
         sessions=fast_sessions.session_runner,
     )

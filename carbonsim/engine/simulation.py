@@ -99,6 +99,7 @@ __all__ = [
     "build_units",
     "check_order_cells",
     "clear_offset_bids",
+    "clear_offset_classes",
     "exchange_orders",
     "route_orders",
     "session_bands",
@@ -366,6 +367,96 @@ def clear_offset_bids(
     bid_fill = np.zeros(len(bid_market))
     bid_fill[keep] = res.fill[: len(keep)]
     return np.asarray(res.price), np.asarray(res.volume), bid_fill
+
+
+def clear_offset_classes(
+    ledger: Ledger,
+    classes: Sequence[str],
+    idx: Sequence[int],
+    flat: IntArray,
+    cap: FloatArray,
+    surrendered: IntArray,
+    bid_price: FloatArray,
+    ask_price: FloatArray,
+    *,
+    tick: float,
+    levels: FloatArray,
+    auction: Callable[..., tuple[FloatArray, FloatArray, FloatArray]] = clear_offset_bids,
+    start: int = 0,
+    volume: FloatArray | None = None,
+    turnover: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """An offset session's trades, class after class from ``classes[start]`` (numpy backend).
+
+    For each usable class (legacy credits first; ``idx`` their ledger indices) the bidders
+    ask for what their usage cap leaves after the eligible credits they hold (transfers of
+    earlier classes count) or have surrendered; the project owners offer their stock of the
+    class in :data:`_OFFSET_LOTS` lots per replicate; ``auction`` (:func:`clear_offset_bids`)
+    clears every replicate and the ledger transfers the credits at each replicate's price.
+
+    Parameters
+    ----------
+    ledger : Ledger
+        Changed in place (offsets, project owners' stock and cash, units' cash, journal).
+    classes, idx : sequence of str, sequence of int
+        The classes usable in the period and their ledger indices.
+    flat : ndarray of int, shape (B,)
+        Bidders' cells, ``replicate * N + unit``, ascending.
+    cap, surrendered : ndarray, shape (B,)
+        Each bidder's usage cap (whole tonnes, float64) and credits surrendered (int64).
+    bid_price : ndarray of float64, shape (B,)
+        Bids, currency per tonne.
+    ask_price : ndarray of float64, shape (R, _OFFSET_LOTS)
+        The lots' offer prices.
+    tick, levels
+        As :func:`clear_offset_bids`.
+    auction : callable
+        The clearing of one class (the backend's; :func:`clear_offset_bids` by default).
+    start, volume, turnover
+        Resume at class ``start`` with the running totals (R,) of the classes before.
+
+    Returns
+    -------
+    volume, turnover : ndarray of float64, shape (R,)
+        Credits traded (t) and their value (currency) per replicate.
+    """
+    r, n = ledger.n_replicates, ledger.n_units
+    volume = np.zeros(r) if volume is None else volume
+    turnover = np.zeros(r) if turnover is None else turnover
+    rows, cols = np.divmod(flat, n)
+    offsets = ledger.offsets
+    for cls, k in list(zip(classes, idx, strict=True))[start:]:
+        held = sum_cells(offsets, rows, cols, idx)  # transfers of earlier classes count
+        bid_qty = np.maximum(cap - held.astype(np.float64) - surrendered, 0.0)
+        stock = ledger.project_offsets[:, k].astype(np.float64)
+        lot = np.floor(stock / _OFFSET_LOTS)
+        ask_qty = np.repeat(lot[:, None], _OFFSET_LOTS, axis=1)
+        ask_qty[:, -1] += stock - lot * _OFFSET_LOTS
+        sel = np.flatnonzero(bid_qty >= 1.0)
+        ra, la = nonzero_cells(ask_qty >= 1.0)
+        if len(sel) == 0 or len(ra) == 0:
+            continue
+        price, clear_volume, bid_fill = auction(
+            rows[sel],
+            bid_price[sel],
+            bid_qty[sel],
+            ra,
+            ask_price[ra, la],
+            ask_qty[ra, la],
+            n_markets=r,
+            tick=tick,
+            levels=levels,
+        )
+        fill = bid_fill.astype(np.int64)
+        if not fill.any():
+            continue
+        got = np.zeros((r, n), np.int64)
+        got.reshape(-1)[flat[sel]] = fill  # one bid per cell
+        px = np.where(np.isnan(price), 0.0, price)
+        ledger.transfer_offsets(cls, got, px)
+        volume += clear_volume
+        turnover += px * clear_volume
+    return volume, turnover
 
 
 class InvariantError(AssertionError):
@@ -1251,41 +1342,18 @@ class Simulation:
             )
             - 1.0
         )
-        volume = np.zeros(r)
-        turnover = np.zeros(r)
-        cap_c = cap.reshape(-1)[flat]
-        surrendered_c = p.offsets_surrendered.reshape(-1)[flat]
-        for cls, k in zip(classes, idx, strict=True):
-            held = sum_cells(offsets, rows, cols, idx)  # transfers of earlier classes count
-            bid_qty = np.maximum(cap_c - held.astype(np.float64) - surrendered_c, 0.0)
-            stock = self.ledger.project_offsets[:, k].astype(np.float64)
-            lot = np.floor(stock / _OFFSET_LOTS)
-            ask_qty = np.repeat(lot[:, None], _OFFSET_LOTS, axis=1)
-            ask_qty[:, -1] += stock - lot * _OFFSET_LOTS
-            sel = np.flatnonzero(bid_qty >= 1.0)
-            ra, la = nonzero_cells(ask_qty >= 1.0)
-            if len(sel) == 0 or len(ra) == 0:
-                continue
-            price, clear_volume, bid_fill = self.kernels.offset_auction(
-                rows[sel],
-                bid_price[sel],
-                bid_qty[sel],
-                ra,
-                ask_price[ra, la],
-                ask_qty[ra, la],
-                n_markets=r,
-                tick=tick,
-                levels=levels,
-            )
-            fill = bid_fill.astype(np.int64)
-            if not fill.any():
-                continue
-            got = np.zeros((r, n), np.int64)
-            got.reshape(-1)[flat[sel]] = fill  # one bid per cell
-            px = np.nan_to_num(price, nan=0.0)
-            self.ledger.transfer_offsets(cls, got, px)
-            volume += clear_volume
-            turnover += px * clear_volume
+        volume, turnover = self.kernels.offset_market(
+            self.ledger,
+            classes,
+            idx,
+            flat,
+            cap.reshape(-1)[flat],
+            p.offsets_surrendered.reshape(-1)[flat],
+            bid_price,
+            ask_price,
+            tick=tick,
+            levels=levels,
+        )
         if volume.any():
             self.market["offset_volume"][:, i] = volume
             self.market["offset_price"][:, i] = np.divide(
