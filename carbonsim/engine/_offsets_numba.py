@@ -23,16 +23,24 @@ import numpy.typing as npt
 from carbonsim._numba import compile_module
 from carbonsim.clearing import _session_numba
 from carbonsim.clearing._session_numba import _OK, offset_auction_compiled, offset_clear_kernel
-from carbonsim.clearing._ticks import _decimal_scale
+from carbonsim.clearing._ticks import MAX_ABS_TICK, _decimal_scale
 from carbonsim.engine.simulation import _OFFSET_LOTS, clear_offset_classes
 from carbonsim.market.ledger import Ledger
 
-__all__ = ["compile_kernels", "offset_classes_compiled", "offset_classes_kernel", "pairwise_sum"]
+__all__ = [
+    "compile_kernels",
+    "offset_classes_compiled",
+    "offset_classes_kernel",
+    "offset_session_step",
+    "pairwise_sum",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _STOPPED = 1  # the kernel stopped before a class: the numpy function goes on from it
+_MAX_ABS_TICK = float(MAX_ABS_TICK)
+_HALF_EXACT = float(2**52)  # totals below this keep every sum of whole tonnes exact
 _PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE
 
 
@@ -275,8 +283,8 @@ def compile_kernels() -> None:
     _session_numba.compile_kernels()
     compile_module(
         globals(),
-        ("offset_clear_kernel", "_block_sum", "pairwise_sum"),
-        ("offset_classes_kernel", "pairwise_sum"),
+        ("offset_clear_kernel", "_block_sum", "pairwise_sum", "offset_classes_kernel"),
+        ("offset_classes_kernel", "pairwise_sum", "offset_session_step"),
         _compiled,
     )
 
@@ -328,3 +336,128 @@ def offset_classes_compiled(
             levels=levels, auction=auction, start=int(done), volume=volume, turnover=turnover,
         )  # fmt: skip
     return volume, turnover
+
+
+def offset_session_step(
+    i: int,
+    verified: bool,
+    obligation: IntArray,
+    surrendered: IntArray,
+    prior: FloatArray,
+    actual: FloatArray,
+    certainty: float,
+    offsets_surrendered: IntArray,
+    offsets: IntArray,
+    project: IntArray,
+    cash: FloatArray,
+    project_cash: FloatArray,
+    idx: IntArray,
+    share: float,
+    expected: FloatArray,
+    discount: float,
+    ez: FloatArray,
+    quantile_growth: FloatArray,
+    ask_price: FloatArray,
+    tick: float,
+    tick_k: float,
+    tick_scale: float,
+    j_tonnes: IntArray,
+    j_moved: IntArray,
+    j_cash: FloatArray,
+    cash_gross: FloatArray,
+    m_volume: FloatArray,
+    m_price: FloatArray,
+) -> tuple[int, int]:
+    """The offset session after session ``i``, inside a run of sessions, as
+    :meth:`Simulation._offset_session <carbonsim.engine.Simulation>` does it once the
+    session has closed: the bidders (units of replicates whose project owners hold credits,
+    below the usage cap of their expected obligation at ``certainty``), their bids around
+    the replicate's ``expected`` price (``ez``: the session's ``exp(0.05 z)`` at every
+    cell, drawn ahead), the cut-off candidates (``quantile_growth``: ``exp(0.05 z)`` at
+    the candidate quantiles), then :func:`offset_classes_kernel` and the market table's
+    offset columns at session ``i``. The ledger's negative cash must be allowed (nothing
+    can refuse the transfer). Returns ``(status, journal calls)``: status 1 where the
+    auctions could decline (prices beyond the tick range, totals near 2**53; nothing
+    changed: the numpy session runs it), 2 where the classes' kernel stopped all the same
+    (an inconsistency the caller reports)."""
+    n_rep, n_units, _ = offsets.shape
+    n_cls = idx.shape[0]
+    c = certainty
+    stocked = np.zeros(n_rep, np.bool_)
+    project_total = 0.0
+    for r in range(n_rep):
+        for j in range(n_cls):
+            project_total += np.float64(project[r, idx[j]])
+            if project[r, idx[j]] >= 1:
+                stocked[r] = True
+    n_bid = 0
+    cap_all = np.empty(n_rep * n_units, np.float64)
+    is_bidder = np.zeros(n_rep * n_units, np.bool_)
+    for r in range(n_rep):
+        if not stocked[r]:
+            continue
+        for u in range(n_units):
+            if verified:
+                ob = np.float64(obligation[r, u] - surrendered[r, u] - offsets_surrendered[r, u])
+            else:
+                ob = (1.0 - c) * prior[r, u] + c * actual[r, u]
+            cap = np.floor(share * (ob if (ob >= 0.0 or ob != ob) else 0.0))
+            held0 = offsets_surrendered[r, u]
+            for j in range(n_cls):
+                held0 += offsets[r, u, idx[j]]
+            f = r * n_units + u
+            cap_all[f] = cap
+            if cap - np.float64(held0) >= 1.0:
+                is_bidder[f] = True
+                n_bid += 1
+    if n_bid == 0:
+        return 0, 0
+    flat = np.empty(n_bid, np.int64)
+    cap_b = np.empty(n_bid, np.float64)
+    surr_b = np.empty(n_bid, np.int64)
+    bid_price = np.empty(n_bid, np.float64)
+    cap_total = 0.0
+    limit = _MAX_ABS_TICK / 2.0
+    fits = True
+    b = 0
+    for f in range(n_rep * n_units):
+        if is_bidder[f]:
+            r = f // n_units
+            u = f % n_units
+            flat[b] = f
+            cap_b[b] = cap_all[f]
+            surr_b[b] = offsets_surrendered[r, u]
+            bid_price[b] = expected[r] * (1.0 - discount) * ez[r, u]
+            cap_total += cap_all[f]
+            t = np.rint(bid_price[b] / tick)
+            fits = fits and abs(t) <= limit
+            b += 1
+    n_lev = quantile_growth.shape[0]
+    levels = np.empty((n_lev, n_rep), np.float64)
+    for lv in range(n_lev):
+        for r in range(n_rep):
+            top = expected[r] * (1.0 - discount) * quantile_growth[lv] / tick
+            levels[lv, r] = np.rint(top) - 1.0
+    for r in range(n_rep):
+        for m in range(ask_price.shape[1]):
+            t = np.rint(ask_price[r, m] / tick)
+            fits = fits and abs(t) <= limit
+    if not (fits and cap_total < _HALF_EXACT and project_total < _HALF_EXACT):
+        return 1, 0
+    volume = np.zeros(n_rep, np.float64)
+    turnover = np.zeros(n_rep, np.float64)
+    status, _, calls = offset_classes_kernel(
+        offsets, project, cash, project_cash, idx, flat, cap_b, surr_b, bid_price, ask_price,
+        tick, tick_k, tick_scale, levels, True, j_tonnes, j_moved, j_cash, cash_gross, volume,
+        turnover,
+    )  # fmt: skip
+    if status != 0:
+        return 2, calls
+    traded = False
+    for r in range(n_rep):
+        traded = traded or volume[r] != 0.0
+    if traded:
+        for r in range(n_rep):
+            m_volume[r, i] = volume[r]
+            m_price[r, i] = turnover[r] / volume[r] if volume[r] > 0.0 else np.nan
+    return 0, calls

@@ -47,10 +47,16 @@ from carbonsim.agents.base import BLOCK, LISTED, Orders
 from carbonsim.agents.compliance import ComplianceTrader
 from carbonsim.agents.noise import NoiseTrader
 from carbonsim.clearing._ticks import _decimal_scale
-from carbonsim.engine import _exchange_numba
+from carbonsim.engine import _exchange_numba, _offsets_numba
 from carbonsim.engine._exchange_numba import exchange_kernel
+from carbonsim.engine._offsets_numba import offset_session_step
 from carbonsim.engine._view_numba import holdings_kernel, obligation_kernel, obligation_state
-from carbonsim.engine.simulation import _nan_to_zero, settle_segments
+from carbonsim.engine.simulation import (
+    _OFFSET_CUTOFF_Z,
+    _OFFSET_LOTS,
+    _nan_to_zero,
+    settle_segments,
+)
 from carbonsim.market import _ledger_numba
 from carbonsim.market._ledger_numba import settle_segments_kernel
 
@@ -68,8 +74,11 @@ COMPLIANCE, NOISE = 0, 1
 #: Uniform draws each kind makes at its acting units after the Bernoulli draw.
 _DRAWS = {COMPLIANCE: 2, NOISE: 3}
 #: How a run stopped before its end: the exchange step declined a session (run it step by
-#: step), or the ledger refused a segment's settlement (finish the session with numpy).
-DONE, EXCHANGE, SETTLE = 0, 1, 2
+#: step), the ledger refused a segment's settlement (finish the session with numpy), an
+#: offset session is left to numpy, or one stopped part-way (an error).
+DONE, EXCHANGE, SETTLE, OFFSET, OFFSET_BROKEN = 0, 1, 2, 3, 4
+#: ``exp(0.05 z)`` at the offset market's cut-off candidates (quantiles z of the bids).
+_QUANTILE_GROWTH = np.exp(0.05 * _OFFSET_CUTOFF_Z)
 #: Acting-unit cells drawn ahead at most (R x N x sessions), bounding a run's memory.
 _CELL_BUDGET = 4_000_000
 
@@ -205,6 +214,21 @@ def sessions_kernel(
     m_expected: FloatArray,
     m_fundamental: FloatArray,
     m_msr: FloatArray,
+    m_off_volume: FloatArray,
+    m_off_price: FloatArray,
+    off_now: BoolArray,
+    off_ez: FloatArray,
+    off_idx: IntArray,
+    off_surr: IntArray,
+    project: IntArray,
+    project_cash: FloatArray,
+    discount: float,
+    quantile_growth: FloatArray,
+    ask_price: FloatArray,
+    t_tonnes: IntArray,
+    t_moved: IntArray,
+    t_cash: FloatArray,
+    info: IntArray,
     stop_at: int,
     stop_kind: int,
 ) -> tuple[Any, ...]:
@@ -226,7 +250,19 @@ def sessions_kernel(
     results of that session follow); the journal calls made. ``stop_at``/``stop_kind``
     make the run stop as if session ``stop_at`` met input outside the kernels' case
     (``stop_kind`` 0: the exchange step declines, 1 or 2: the ledger refuses segment
-    ``stop_kind - 1``), which lets the tests reach the engine's fallbacks.
+    ``stop_kind - 1``, 3: its offset session is left to numpy), which lets the tests reach
+    the engine's fallbacks.
+
+    Where ``off_now[s]``, the offset market clears after session ``s``
+    (:func:`carbonsim.engine._offsets_numba.offset_session_step`, with ``off_ez[o]`` the
+    ``o``-th such session's ``exp(0.05 z)`` at every cell): the credits ``offsets``, the
+    project owners' ``project`` stock and ``project_cash``, units' ``cash``, the
+    ``transfer_offsets`` journal accumulators ``t_*`` and the market table's offset columns
+    change in place. :data:`OFFSET` (``done`` sessions, the last one's offset session
+    left untouched) hands an offset session the kernel cannot take to the numpy session,
+    :data:`OFFSET_BROKEN` reports one it stopped part-way. ``info`` receives the transfer
+    journal's calls and the positions of the run's first settlement and first transfer
+    (-1: none), which order the journal's new entries.
     """
     n_rep = last_close.shape[0]
     n_units = allow.shape[1]
@@ -243,6 +279,7 @@ def sessions_kernel(
     empty_i = np.zeros(0, np.int64)
     empty_f = np.zeros(0, np.float64)
     empty_b = np.zeros(0, np.bool_)
+    n_off = 0
     for s in range(sess.shape[0]):
         i = sess[s]
         n_cells = start[(s + 1) * n_strat] - start[s * n_strat]
@@ -339,6 +376,8 @@ def sessions_kernel(
         for sg in range(settled):  # the ledger's journal, entry by entry as it records
             if had[sg]:
                 calls += 1
+                if info[1] < 0:
+                    info[1] = s
                 for r in range(n_rep):
                     j_tonnes[r] += tonnes[sg, r]
                     j_moved[r] += moved[sg, r]
@@ -374,6 +413,24 @@ def sessions_kernel(
             m_expected[r, i] = expected[r]
             m_fundamental[r, i] = fundamental[r]
             m_msr[r, i] = msr[r]
+        if off_now[s]:
+            status = 1 if (s == stop_at and stop_kind == 3) else 0
+            if status == 0:
+                status, t_calls = offset_session_step(
+                    i, verified, obligation, surrendered, prior, actual, certainty[s],
+                    off_surr, offsets, project, cash, project_cash, off_idx, offset_share,
+                    expected, discount, off_ez[n_off], quantile_growth, ask_price, tick,
+                    tick_k, tick_scale, t_tonnes, t_moved, t_cash, j_gross, m_off_volume,
+                    m_off_price,
+                )  # fmt: skip
+                if t_calls > 0 and info[2] < 0:
+                    info[2] = s
+                info[0] += t_calls
+            n_off += 1
+            if status != 0:
+                return (s + 1, OFFSET if status == 1 else OFFSET_BROKEN, 2, calls, empty_i,
+                        empty_i, empty_b, empty_f, empty_f, empty_i, empty_f, empty_f, empty_f,
+                        empty_f, empty_f)  # fmt: skip
     return (sess.shape[0], DONE, 2, calls, empty_i, empty_i, empty_b, empty_f, empty_f,
             empty_i, empty_f, empty_f, empty_f, empty_f, empty_f)  # fmt: skip
 
@@ -387,6 +444,7 @@ def compile_kernels() -> None:
     _orders_numba.compile_kernels()
     _ledger_numba.compile_kernels()
     _exchange_numba.compile_kernels()
+    _offsets_numba.compile_kernels()
     compile_module(
         globals(),
         (
@@ -402,6 +460,7 @@ def compile_kernels() -> None:
             "noise_orders_kernel",
             "exchange_kernel",
             "settle_segments_kernel",
+            "offset_session_step",
         ),
         ("draw_cells", "sessions_kernel"),
         _compiled,
@@ -557,23 +616,44 @@ class SessionRunner:
             return None
         return (True, *state, p.bought, p.sold)
 
-    def _counters(self, sess: IntArray, market: int) -> tuple[IntArray, int]:
+    def _counters(self, sess: IntArray, market: int, inline: bool = False) -> tuple[IntArray, int]:
         """The draw counter at the start of each session of a run and after the last
         (S + 1,): each session's strategies draw, then, where the offset market is idle
-        (``market`` 1 of :meth:`Simulation._offset_market`: no credits on offer), its
-        sessions draw their bidders' numbers (none), the first one ever also the offer
-        noise. Also the session after which the offer noise is drawn (-1: none)."""
+        (``market`` 1 of :meth:`Simulation._offset_market`: no credits on offer) or runs
+        inside the run (``inline``), its sessions draw their bidders' numbers, the first
+        one ever also the offer noise. Also the session after which the offer noise is
+        drawn (-1: none)."""
         sim = self.sim
         n_sess = len(sess)
         counters = sim.rng._counter + self.per_session * np.arange(n_sess + 1, dtype=np.int64)
         offer_at = -1
-        if market == 1:
+        if market == 1 or inline:
             extra = (sess % sim.scenario.offsets.session_interval == 0).astype(np.int64)
             if sim.offer_noise is None and extra.any():
                 offer_at = int(np.argmax(extra))
                 extra[offer_at] += 1
             counters[1:] += np.cumsum(extra)
         return counters, offer_at
+
+    def offsets_inline(self, p: _PeriodState | None) -> bool:
+        """Whether the offset sessions that clear in period ``p`` run inside the runs of
+        sessions (else each ends a run and runs in numpy): the offer noise is drawn, the
+        ledger allows negative cash (so no transfer can be refused) and the arrays are in
+        the form the kernel reads."""
+        sim = self.sim
+        ledger = sim.ledger
+        if p is None or sim.offer_noise is None or not ledger.allow_negative_cash:
+            return False
+        shape = self._draw_shape
+        arrays = (ledger._offsets, ledger._project_offsets, ledger._project_cash)
+        return (
+            p.offsets_surrendered.shape == shape
+            and p.offsets_surrendered.dtype == np.int64
+            and p.offsets_surrendered.flags.c_contiguous
+            and ledger._project_offsets.dtype == np.int64
+            and all(a.flags.c_contiguous for a in arrays)
+            and sim._offset_market(p) == 2
+        )
 
     def run(self, i: int, end: int) -> int:
         """Run sessions ``i .. end - 1`` (at most :attr:`max_sessions` of them); returns
@@ -594,6 +674,15 @@ class SessionRunner:
             sim._session(float(times[i]), i)
             return i + 1
         assert period is not None
+        r, n = self._draw_shape
+        market = sim._offset_market(p)  # unchanged by the sessions of the run
+        interval = sim.scenario.offsets.session_interval
+        inline = market == 2 and self.offsets_inline(p)
+        if inline:  # the offset sessions' draws ahead: a few million cells at most
+            at = np.flatnonzero(np.arange(i, end) % interval == 0)
+            most = max(1, _CELL_BUDGET // max(r * n, 1))
+            if len(at) > most:
+                end = i + int(at[most - 1]) + 1
         n_sess = end - i
         n_strat = len(self.kinds)
         sess = np.arange(i, end, dtype=np.int64)
@@ -609,8 +698,7 @@ class SessionRunner:
             self._terms = self._session_terms(np.arange(len(times) + 1))
         prob, cover, cover_sell, m0, m1, k0, k1 = (term[taus] for term in self._terms)
         # 1. the acting units and their uniforms, every session and strategy
-        market = sim._offset_market(p)  # unchanged by the sessions of the run
-        counters, offer_at = self._counters(sess, market)
+        counters, offer_at = self._counters(sess, market, inline)
         rows, cols, u, start = _compiled["draw_cells"](
             rng._keys, counters, self.draw_offset, self.n_draws, prob, self._draw_shape[1]
         )
@@ -623,9 +711,35 @@ class SessionRunner:
         g = np.empty((2, len(owner)))
         g[0] = np.exp(m0.reshape(-1)[owner] + k0.reshape(-1)[owner] * z0)
         g[1] = np.exp(m1.reshape(-1)[owner] + k1.reshape(-1)[owner] * z1)
+        # the offset sessions inside the run: exp(0.05 z) of the bidders' normal draws at
+        # every cell (a full draw gives a masked draw's numbers at its cells)
+        off_now = (sess % interval == 0) if inline else np.zeros(n_sess, np.bool_)
+        off_at = np.flatnonzero(off_now)
+        off_ez = np.empty((len(off_at), r, n))
+        saved = rng._counter
+        for o, pos in enumerate(off_at):
+            rng._counter = int(counters[pos] + self.per_session)
+            off_ez[o] = np.exp(0.05 * rng.standard_normal((r, n)))
+        rng._counter = saved
         # 3. the sessions
         created = "settle_cells" not in ledger._journal
         entry = ledger._journal_entry("settle_cells")
+        offsets = sim.scenario.offsets
+        if inline:
+            assert p is not None
+            assert sim.offer_noise is not None
+            off_idx = np.asarray(sim._offset_stock(p)[1], np.int64)
+            off_surr = p.offsets_surrendered
+            ask_price = offsets.supply_cost * sim.offer_noise
+            t_created = "transfer_offsets" not in ledger._journal
+            t_entry = ledger._journal_entry("transfer_offsets")
+            t_arrays = (t_entry.tonnes, t_entry.movements, t_entry.cash)
+        else:
+            off_idx = np.zeros(0, np.int64)
+            off_surr = np.zeros((0, 0), np.int64)
+            ask_price = np.zeros((r, _OFFSET_LOTS))
+            t_arrays = (np.zeros(r, np.int64), np.zeros(r, np.int64), np.zeros(r))
+        info = np.array([0, -1, -1], np.int64)
         valid = (
             np.zeros(0, np.int64)
             if p is None
@@ -644,11 +758,21 @@ class SessionRunner:
             ledger.allow_negative_cash, *period[10:], entry.tonnes, entry.movements,
             entry.cash, ledger._cash_gross, *self._trading, last_close, adaptive, expected,
             sim.fundamental_price, sim.msr_holdings, *self._weights, *self._columns,
-            *self._stop,
+            sim.market["offset_volume"], sim.market["offset_price"], off_now, off_ez, off_idx,
+            off_surr, ledger._project_offsets, ledger._project_cash, float(offsets.discount),
+            _QUANTILE_GROWTH, ask_price, *t_arrays, info, *self._stop,
         )  # fmt: skip
         entry.calls += int(calls)
         if created and entry.calls == 0:
             del ledger._journal["settle_cells"]  # nothing settled: no entry, as before
+        if inline:
+            t_entry.calls += int(info[0])
+            if t_created and t_entry.calls == 0:
+                del ledger._journal["transfer_offsets"]
+            elif t_created and created and entry.calls and info[2] < info[1]:
+                # the first transfer came before the first settlement: entries in the
+                # order of first use
+                ledger._journal["settle_cells"] = ledger._journal.pop("settle_cells")
         sim.last_close, sim.adaptive_price, sim.expected_price = last_close, adaptive, expected
         if 0 <= offer_at < done:  # drawn at its counter, once its session is done
             rng._counter = int(counters[offer_at] + self.per_session + 1)
@@ -658,11 +782,23 @@ class SessionRunner:
             sim.session_index = i + done - 1
         if code == DONE:
             last = end - 1
-            if market == 2 and last % sim.scenario.offsets.session_interval == 0:
+            if market == 2 and not inline and last % interval == 0:
                 assert p is not None
                 sim._view_source = sim.kernels.view_source(ledger, p, certainty[-1])
                 sim._offset_session(last, p)
             return end
+        if code == OFFSET:  # the session closed; its offset session runs in numpy
+            assert p is not None
+            j = i + done - 1
+            rng._counter = int(counters[done - 1] + self.per_session)
+            sim._view_source = sim.kernels.view_source(ledger, p, certainty[done - 1])
+            sim._offset_session(j, p)
+            return j + 1
+        if code == OFFSET_BROKEN:
+            raise RuntimeError(
+                f"the compiled offset session after session {i + done - 1} stopped part-way; "
+                "run with backend='numpy' and report this"
+            )
         j = i + done
         if code == EXCHANGE:  # untouched: the session runs step by step
             sim._session(float(times[j]), j)

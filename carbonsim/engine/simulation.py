@@ -1628,7 +1628,7 @@ class Simulation:
         i = 0
         while i < len(times):
             yield env.timeout(times[i] - env.now)
-            end = i if runner is None else self._run_end(i, env.peek())
+            end = i if runner is None else self._run_end(i, env.peek(), runner)
             if end > i:
                 nxt = runner.run(i, end)
             else:
@@ -1656,17 +1656,20 @@ class Simulation:
         runner: Any = self.kernels.sessions(self)
         return runner
 
-    def _run_end(self, i: int, next_event: float) -> int:
+    def _run_end(self, i: int, next_event: float, runner: Any = None) -> int:
         """End (exclusive) of the run of sessions from ``i`` that nothing but trading
         separates: every session before the next event of another process
         (``next_event``), up to and including the next session after which the offset
-        market clears (:meth:`_offset_market`). Returns ``i`` itself when session ``i``
+        market clears (:meth:`_offset_market`) unless the ``runner`` clears it inside its
+        runs (``runner.offsets_inline``). Returns ``i`` itself when session ``i``
         must run step by step: it is the last before an event that reads the session's
         view of the gap (auctions, buy-backs)."""
         times = self._session_times
         p = self._current_period(float(times[i]))
         interval = self.scenario.offsets.session_interval
         clears = self._offset_market(p) == 2
+        if clears and runner is not None and runner.offsets_inline(p):
+            clears = False  # the runner clears the offset market inside the run
         end = i + 1
         while end < len(times) and times[end] < next_event:
             if clears and (end - 1) % interval == 0:

@@ -222,8 +222,8 @@ def test_runs_cross_idle_offset_sessions(
     seen: list[tuple[int, int]] = []
     counters = SessionRunner._counters
 
-    def spy(self: SessionRunner, sess: Any, p: Any) -> Any:
-        out = counters(self, sess, p)
+    def spy(self: SessionRunner, sess: Any, *args: Any) -> Any:
+        out = counters(self, sess, *args)
         seen.append((int(out[0][-1] - out[0][0] - self.per_session * len(sess)), out[1]))
         return out
 
@@ -239,3 +239,49 @@ def test_runs_cross_idle_offset_sessions(
     assert any(offer >= 0 for _, offer in seen), "no run drew the offer noise"
     assert b.offer_noise is not None
     assert b.offer_noise.tobytes() == a.offer_noise.tobytes()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", ["china-national-tiny", "ccer-2024-tiny"])
+def test_offset_sessions_that_clear_run_inside_the_runs(
+    name: str, monkeypatch: pytest.MonkeyPatch, calls: list[Any]
+) -> None:
+    # once the offer noise is drawn, an offset session whose market trades no longer ends
+    # a run: the runs span several of them, and credits change hands all the same
+    inline: list[bool] = []
+    offsets_inline = SessionRunner.offsets_inline
+
+    def spy(self: SessionRunner, p: Any) -> bool:
+        out = offsets_inline(self, p)
+        inline.append(out)
+        return out
+
+    monkeypatch.setattr(SessionRunner, "offsets_inline", spy)
+    sc = load_scenario(name)
+    a = Simulation(sc, backend="numpy", **KW)
+    b = Simulation(sc, backend="numba", **KW)
+    ra = a.run()
+    _same_run(a, b, ra)
+    assert any(inline)
+    interval = sc.offsets.session_interval
+    assert any(len([s for s in range(i, nxt) if s % interval == 0]) > 1 for i, _, nxt in calls)
+    assert np.nansum(ra.market["offset_volume"].to_numpy()) > 0
+    assert "transfer_offsets" in list(b.ledger.journal().index.get_level_values("op"))
+
+
+def test_an_offset_session_left_by_the_kernel_runs_in_numpy(
+    monkeypatch: pytest.MonkeyPatch, calls: list[Any]
+) -> None:
+    # the kernel acts as if the offset session after session `position` of every run could
+    # not be cleared in compiled code: the run ends there and numpy clears it
+    sc = load_scenario("china-national-tiny")
+    a = Simulation(sc, backend="numpy", **KW)
+    ra = a.run()
+    stopped = []
+    for position in range(5):
+        monkeypatch.setattr(SessionRunner, "_stop", (position, 3))
+        calls.clear()
+        _same_run(a, Simulation(sc, backend="numba", **KW), ra)
+        stopped += [(i, nxt) for i, end, nxt in calls if nxt == i + position + 1 < end]
+    assert stopped, "no run left an offset session to numpy"
+    interval = sc.offsets.session_interval
+    assert all((nxt - 1) % interval == 0 for _, nxt in stopped)
