@@ -1,15 +1,17 @@
 """Runs of consecutive trading sessions in one compiled call, behind ``backend="numba"``.
 
 Between two events of the schedule (allocation, verification, deadlines, auctions, credit
-issuance, the offset market) the sessions of a run touch nothing but the ledger's
-allowances and cash, the period's trade totals, the journal, the market table, the close
-and the price expectations. :class:`SessionRunner` runs such a stretch of sessions for
-the built-in ``compliance`` and ``noise`` strategies in three steps:
+issuance) the sessions of a run touch nothing but the ledger's allowances, credits and
+cash, the project owners' stock and cash, the period's trade totals, the journal, the
+market table, the close and the price expectations. :class:`SessionRunner` runs such a
+stretch of sessions for the built-in ``compliance`` and ``noise`` strategies, with the
+offset sessions among them, in three steps:
 
 1. :func:`draw_cells`, compiled: for every session and strategy, the units that act (the
    Bernoulli draw of :meth:`~carbonsim._random.BatchRandom.bernoulli_cells`) and the
    uniform numbers the strategy draws at them, counter by counter as the strategies draw
    them (counter-based numbers do not depend on the state, so they can be drawn ahead);
+   for each offset session, the bidders' normal numbers at every cell;
 2. numpy: scipy's ``ndtri`` and numpy's ``exp`` turn them into the lognormal factors of
    sizes and prices (for a compliance order both the buyer's and the seller's factor,
    since which one applies depends on the state), so every transcendental number is the
@@ -18,7 +20,8 @@ the built-in ``compliance`` and ``noise`` strategies in three steps:
    acting units, the strategies' orders (:mod:`carbonsim.agents._orders_numba`), the
    exchange step (:func:`carbonsim.engine._exchange_numba.exchange_kernel`), the
    settlement of both segments (:mod:`carbonsim.market._ledger_numba`), the journal, the
-   market table, the close and the expectations.
+   market table, the close and the expectations, then, after an offset session, the
+   offset market (:func:`carbonsim.engine._offsets_numba.offset_session_step`).
 
 The engine (:meth:`Simulation._trading_process <carbonsim.engine.Simulation>`) decides
 where a run of sessions ends; each run's results are bit for bit those of the sessions run
@@ -26,7 +29,8 @@ one by one (the tests compare whole runs, and runs cut into pieces of every leng
 the exchange step meets input outside its kernels' case the run stops before that
 session, which the engine then runs step by step; where the ledger refuses a segment's
 settlement part-way, the numpy settlement finishes the session (and raises what it
-raises). Importing this module does nothing heavy; :func:`compile_kernels` imports numba.
+raises); an offset session the kernel cannot take ends the run and runs in numpy.
+Importing this module does nothing heavy; :func:`compile_kernels` imports numba.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ the same step runs instead, raising the same errors.
 
 The numba backend also runs whole stretches of sessions in one call
 (:mod:`carbonsim.engine._sessions_numba`): every session between two events of the
-schedule (and across offset sessions whose market cannot trade), when every strategy is a
+schedule, offset sessions included, when every strategy is a
 built-in ``compliance`` or ``noise`` strategy, invariant checks and trade recording are
 off, the band trigger is absent and no :class:`~carbonsim.engine.Simulation` subclass
 overrides a step of the session. The random numbers of the whole stretch are drawn ahead
