@@ -383,17 +383,18 @@ def offset_clear_kernel(
         total += bid_qty[i]
     cut = np.full(n_markets, -np.inf)
     if total < _EXACT_FLOAT:  # demand sums exact (whole tonnes): the cut-off is safe
-        for m in range(n_markets):
-            for lv in range(levels.shape[0]):
-                level = levels[lv, m]
-                if level <= cut[m]:
-                    continue
-                demand = 0.0
-                for i in range(n_bids):
-                    if bid_market[i] == m and bid_tick[i] >= level:
-                        demand += bid_qty[i]
-                if demand >= supply[m] + 1.0:
-                    cut[m] = level
+        # demand at or above each candidate level, one pass over the bids
+        n_levels = levels.shape[0]
+        demand = np.zeros((n_levels, n_markets), np.float64)
+        for i in range(n_bids):
+            m = bid_market[i]
+            for lv in range(n_levels):
+                if bid_tick[i] >= levels[lv, m]:
+                    demand[lv, m] += bid_qty[i]
+        for m in range(n_markets):  # the highest level that qualifies
+            for lv in range(n_levels):
+                if levels[lv, m] > cut[m] and demand[lv, m] >= supply[m] + 1.0:
+                    cut[m] = levels[lv, m]
     kept = np.empty(n_bids, np.int64)
     k = 0
     for i in range(n_bids):
@@ -508,7 +509,9 @@ def offset_auction_compiled(
     levels: FloatArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """:func:`carbonsim.engine.simulation.clear_offset_bids`, compiled; same arguments,
-    same result bit for bit (the numpy function's where the kernel does not apply).
+    same result bit for bit (the numpy function's where the kernel does not apply). (The
+    engine clears offsets inside :mod:`carbonsim.engine._offsets_numba`; this step
+    function checks the kernel on its own.)
 
     The kernel (:func:`offset_clear_kernel`) leaves out the same bids that cannot change
     the outcome and clears the rest with the session clearing kernel; a band of

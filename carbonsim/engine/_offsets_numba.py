@@ -14,7 +14,7 @@ raising what the ledger raises. Importing this module does nothing heavy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from carbonsim._numba import compile_module
 from carbonsim.clearing import _session_numba
-from carbonsim.clearing._session_numba import _OK, offset_auction_compiled, offset_clear_kernel
+from carbonsim.clearing._session_numba import _OK, offset_clear_kernel
 from carbonsim.clearing._ticks import MAX_ABS_TICK, _decimal_scale
 from carbonsim.engine.simulation import _OFFSET_LOTS, clear_offset_classes
 from carbonsim.market.ledger import Ledger
@@ -301,11 +301,10 @@ def offset_classes_compiled(
     *,
     tick: float,
     levels: FloatArray,
-    auction: Callable[..., tuple[FloatArray, FloatArray, FloatArray]] = offset_auction_compiled,
 ) -> tuple[FloatArray, FloatArray]:
     """:func:`carbonsim.engine.simulation.clear_offset_classes`, compiled: the same
-    ledger, journal and ``(volume, turnover)`` bit for bit; the numpy function (with the
-    compiled auction) goes on from a class the kernel leaves."""
+    ledger, journal and ``(volume, turnover)`` bit for bit; the numpy function goes on from
+    a class the kernel leaves."""
     compile_kernels()
     r = ledger.n_replicates
     volume = np.zeros(r)
@@ -314,7 +313,7 @@ def offset_classes_compiled(
     if ask_price.shape[1] != _OFFSET_LOTS or not all(a.flags.c_contiguous for a in arrays):
         return clear_offset_classes(
             ledger, classes, idx, flat, cap, surrendered, bid_price, ask_price, tick=tick,
-            levels=levels, auction=auction,
+            levels=levels,
         )  # fmt: skip
     created = "transfer_offsets" not in ledger._journal
     entry = ledger._journal_entry("transfer_offsets")
@@ -333,7 +332,7 @@ def offset_classes_compiled(
     if status != 0:
         return clear_offset_classes(
             ledger, classes, idx, flat, cap, surrendered, bid_price, ask_price, tick=tick,
-            levels=levels, auction=auction, start=int(done), volume=volume, turnover=turnover,
+            levels=levels, start=int(done), volume=volume, turnover=turnover,
         )  # fmt: skip
     return volume, turnover
 

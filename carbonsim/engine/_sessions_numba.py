@@ -56,7 +56,7 @@ from carbonsim.engine._exchange_numba import exchange_kernel
 from carbonsim.engine._offsets_numba import offset_session_step
 from carbonsim.engine._view_numba import holdings_kernel, obligation_kernel, obligation_state
 from carbonsim.engine.simulation import (
-    _OFFSET_CUTOFF_Z,
+    _OFFSET_CUTOFF_GROWTH,
     _OFFSET_LOTS,
     _nan_to_zero,
     settle_segments,
@@ -81,8 +81,6 @@ _DRAWS = {COMPLIANCE: 2, NOISE: 3}
 #: step), the ledger refused a segment's settlement (finish the session with numpy), an
 #: offset session is left to numpy, or one stopped part-way (an error).
 DONE, EXCHANGE, SETTLE, OFFSET, OFFSET_BROKEN = 0, 1, 2, 3, 4
-#: ``exp(0.05 z)`` at the offset market's cut-off candidates (quantiles z of the bids).
-_QUANTILE_GROWTH = np.exp(0.05 * _OFFSET_CUTOFF_Z)
 #: Acting-unit cells drawn ahead at most (R x N x sessions), bounding a run's memory.
 _CELL_BUDGET = 4_000_000
 
@@ -640,7 +638,8 @@ class SessionRunner:
         return counters, offer_at
 
     def offsets_inline(self, p: _PeriodState | None) -> bool:
-        """Whether the offset sessions that clear in period ``p`` run inside the runs of
+        """Whether the offset sessions of period ``p``, where the offset market clears
+        (the caller asks :meth:`Simulation._offset_market`), run inside the runs of
         sessions (else each ends a run and runs in numpy): the offer noise is drawn, the
         ledger allows negative cash (so no transfer can be refused) and the arrays are in
         the form the kernel reads."""
@@ -656,7 +655,6 @@ class SessionRunner:
             and p.offsets_surrendered.flags.c_contiguous
             and ledger._project_offsets.dtype == np.int64
             and all(a.flags.c_contiguous for a in arrays)
-            and sim._offset_market(p) == 2
         )
 
     def run(self, i: int, end: int) -> int:
@@ -764,7 +762,7 @@ class SessionRunner:
             sim.fundamental_price, sim.msr_holdings, *self._weights, *self._columns,
             sim.market["offset_volume"], sim.market["offset_price"], off_now, off_ez, off_idx,
             off_surr, ledger._project_offsets, ledger._project_cash, float(offsets.discount),
-            _QUANTILE_GROWTH, ask_price, *t_arrays, info, *self._stop,
+            _OFFSET_CUTOFF_GROWTH, ask_price, *t_arrays, info, *self._stop,
         )  # fmt: skip
         entry.calls += int(calls)
         if created and entry.calls == 0:

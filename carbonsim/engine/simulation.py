@@ -120,6 +120,8 @@ _T_ALLOCATE, _T_VERIFY, _T_SESSION, _T_AUCTION, _T_DEADLINE = 0.1, 0.2, 0.5, 0.6
 _OFFSET_LOTS = 20  # project owners' offers per replicate in one offset session
 # standard-normal levels at which offset bids are tried as clearing cut-offs, highest first
 _OFFSET_CUTOFF_Z = np.array([3.0, 2.0, 1.0, 0.0, -1.0])
+# exp(0.05 z) at those levels: the bids' lognormal factor there
+_OFFSET_CUTOFF_GROWTH = np.exp(0.05 * _OFFSET_CUTOFF_Z)
 # (curve, replicate, unit) cells the fundamental-price bisection evaluates in one call
 _FUNDAMENTAL_CELLS = 1_000_000
 
@@ -381,7 +383,6 @@ def clear_offset_classes(
     *,
     tick: float,
     levels: FloatArray,
-    auction: Callable[..., tuple[FloatArray, FloatArray, FloatArray]] = clear_offset_bids,
     start: int = 0,
     volume: FloatArray | None = None,
     turnover: FloatArray | None = None,
@@ -391,8 +392,8 @@ def clear_offset_classes(
     For each usable class (legacy credits first; ``idx`` their ledger indices) the bidders
     ask for what their usage cap leaves after the eligible credits they hold (transfers of
     earlier classes count) or have surrendered; the project owners offer their stock of the
-    class in :data:`_OFFSET_LOTS` lots per replicate; ``auction`` (:func:`clear_offset_bids`)
-    clears every replicate and the ledger transfers the credits at each replicate's price.
+    class in :data:`_OFFSET_LOTS` lots per replicate; :func:`clear_offset_bids` clears
+    every replicate and the ledger transfers the credits at each replicate's price.
 
     Parameters
     ----------
@@ -410,8 +411,6 @@ def clear_offset_classes(
         The lots' offer prices.
     tick, levels
         As :func:`clear_offset_bids`.
-    auction : callable
-        The clearing of one class (the backend's; :func:`clear_offset_bids` by default).
     start, volume, turnover
         Resume at class ``start`` with the running totals (R,) of the classes before.
 
@@ -436,7 +435,7 @@ def clear_offset_classes(
         ra, la = nonzero_cells(ask_qty >= 1.0)
         if len(sel) == 0 or len(ra) == 0:
             continue
-        price, clear_volume, bid_fill = auction(
+        price, clear_volume, bid_fill = clear_offset_bids(
             rows[sel],
             bid_price[sel],
             bid_qty[sel],
@@ -1337,7 +1336,7 @@ class Simulation:
             np.rint(
                 self.expected_price[None, :]
                 * (1.0 - off.discount)
-                * np.exp(0.05 * _OFFSET_CUTOFF_Z[:, None])
+                * _OFFSET_CUTOFF_GROWTH[:, None]
                 / tick
             )
             - 1.0
