@@ -113,9 +113,7 @@ def _uniform_of(k: int) -> float:
 
 
 def _bits_top(p: float) -> int:
-    """The 53-bit ``K`` of :func:`_bits_threshold` (-1: every word qualifies); plain
-    arithmetic, so the compiled session runs (:mod:`carbonsim.engine._sessions_numba`)
-    compile this same function."""
+    """The 53-bit ``K`` of :func:`_bits_threshold` (-1: every word qualifies)."""
     if not p > 0.0:  # also nan: no uniform is below nan
         return 0
     top = 9007199254740992  # 2**53

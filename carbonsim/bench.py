@@ -6,8 +6,7 @@ Measures, with medians over repeats, on this machine:
   ``np.argsort`` of ``N`` float64 prices;
 - clearing many small markets in one batched call against a loop of single calls;
 - the continuous order book's throughput (events per second);
-- end-to-end simulation of a built-in scenario, one replicate and a batch, and one replicate
-  with ``backend="numba"`` when the optional numba is installed.
+- end-to-end simulation of a built-in scenario, one replicate and a batch.
 
 The full benchmark suite, with its references (pure Python, a HiGHS linear program, an
 object-per-agent model), scaling curves and memory, lives in ``benchmarks/`` of the source
@@ -16,7 +15,6 @@ tree (``python -m benchmarks``); this command needs only the installed package.
 
 from __future__ import annotations
 
-import importlib.util
 import statistics
 import time
 from collections.abc import Callable
@@ -129,13 +127,6 @@ def run_benchmarks(*, quick: bool = False, seed: int = 0) -> list[BenchRow]:
     )
     rows.append(BenchRow(f"simulate {name}, 1 replicate", t_one, "1 s", 1.0))
     rows.append(BenchRow(f"simulate {name}, {r} replicates", t_many, "1 replicate", t_one))
-    if importlib.util.find_spec("numba") is not None:  # the compiled session loop
-        t_fast = _median_time(
-            lambda: simulate(sc, seed=seed, check_invariants=False, backend="numba"), repeats
-        )
-        rows.append(
-            BenchRow(f"simulate {name}, 1 replicate, numba", t_fast, "numpy backend", t_one)
-        )
     return rows
 
 

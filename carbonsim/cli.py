@@ -277,6 +277,7 @@ def _summary_lines(result: Result) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    _note_deprecated_backend(args)
     """Run a scenario, print its summary and optionally write the result tables."""
     from carbonsim.engine.simulation import simulate
 
@@ -291,7 +292,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         record_trades=args.trades,
         check_invariants=args.check,
         progress=progress,
-        backend=args.backend,
     )
     if not args.quiet:
         reps = f"{args.replicates} replicate" + ("s" if args.replicates != 1 else "")
@@ -376,13 +376,18 @@ def _add_run_parser(sub: Subparsers) -> None:
 
 
 def _add_backend_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--backend",
-        choices=("numpy", "numba"),
-        default="numpy",
-        help="session-loop backend: numpy, or numba for compiled per-session steps (needs "
-        "the 'fast' extra; identical results, faster) (default numpy)",
-    )
+    # deprecated: carbonsim has one engine; accepted (and ignored, with a note) for one
+    # release so that existing scripts keep running
+    p.add_argument("--backend", choices=("numpy", "numba"), default=None, help=argparse.SUPPRESS)
+
+
+def _note_deprecated_backend(args: argparse.Namespace) -> None:
+    if getattr(args, "backend", None) is not None:
+        print(
+            "carbonsim: --backend is deprecated and ignored (carbonsim has one engine); "
+            "drop it, it will be removed in the next release",
+            file=sys.stderr,
+        )
 
 
 # ---------------------------------------------------------------------------- sweep
@@ -416,6 +421,7 @@ def _sweep_lines(result: SweepResult) -> str:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    _note_deprecated_backend(args)
     """Run a parameter sweep and print each metric per parameter set."""
     import contextlib
     import os
@@ -462,7 +468,6 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             chunk=args.chunk,
             progress=progress,
             directory=args.out,
-            backend=args.backend,
         )
     if not args.quiet:
         where = args.scheduler or f"up to {args.workers or os.cpu_count()} local process(es)"

@@ -247,7 +247,6 @@ class _Task:
     first: int
     count: int
     keep_market: bool
-    backend: str = "numpy"
 
 
 @dataclass(frozen=True)
@@ -267,7 +266,6 @@ def _run_task(task: _Task) -> _TaskResult:
         seed=task.seed,
         replicates=task.count,
         first_replicate=task.first,
-        backend=task.backend,
     )
     summary = result.summary_by_replicate()
     summary.attrs = {}
@@ -395,7 +393,7 @@ def sweep(
     progress: bool = False,
     directory: str | os.PathLike[str] | None = None,
     keep_market: bool = False,
-    backend: str = "numpy",
+    backend: str | None = None,
 ) -> SweepResult:
     """Run every combination of parameter values, with seeded replicates, on an executor.
 
@@ -429,9 +427,8 @@ def sweep(
         not recomputed, by a later call with the same arguments.
     keep_market : bool
         Also return (and store) the market table of every replicate (large).
-    backend : {"numpy", "numba"}
-        Session-loop backend of every task (see :class:`~carbonsim.engine.Simulation`);
-        the results are the same either way.
+    backend : None
+        Deprecated and ignored: carbonsim has one engine (a value warns).
 
     Returns
     -------
@@ -448,7 +445,7 @@ def sweep(
         and the running ones have finished: every set completed by then is in
         ``directory``, so the same call resumes from there.
     """
-    from carbonsim.engine.backends import check_backend
+    from carbonsim._deprecation import check_deprecated_backend
     from carbonsim.results import SUMMARY_METRICS
     from carbonsim.scenario.loader import load_scenario, with_overrides
     from carbonsim.scenario.schema import Scenario
@@ -465,7 +462,7 @@ def sweep(
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     seed = int(seed)
-    backend = check_backend(backend)
+    check_deprecated_backend(backend)
     n_workers = _check_count("workers", workers, allow_none=True)
     chunk = _check_count("chunk", chunk, allow_none=True)
     if executor is not None and not callable(getattr(executor, "submit", None)):
@@ -506,7 +503,7 @@ def sweep(
     size = chunk or _default_chunk(n_replicates, len(combos), n_workers or os.cpu_count() or 1)
     pieces = _chunks(n_replicates, min(size, n_replicates))
     tasks = [
-        _Task(s, sc, seed, first, count, keep_market, backend)
+        _Task(s, sc, seed, first, count, keep_market)
         for s, sc in enumerate(scenarios)
         if s not in summaries
         for first, count in pieces

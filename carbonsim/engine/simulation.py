@@ -47,9 +47,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -59,12 +58,12 @@ import simpy
 
 from carbonsim import __version__
 from carbonsim._cells import nonzero_cells, sum_cells, take_cells, unique_inverse
+from carbonsim._deprecation import check_deprecated_backend
 from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, Strategy, make_strategy
 from carbonsim.clearing import call_auction_batch, demand_cutoff, sealed_bid_auction
 from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
 from carbonsim.clearing.batch import clear_session
-from carbonsim.engine.backends import check_backend, session_kernels
 from carbonsim.engine.calendar import trading_days
 from carbonsim.engine.memory import check_memory
 from carbonsim.market.abatement import (
@@ -184,7 +183,7 @@ def check_order_cells(orders: Orders, n_replicates: int, n_units: int) -> None:
 def route_orders(
     orders: Orders, view: MarketView, n_units: int, block_min_size: float, listed_max_size: float
 ) -> Orders:
-    """Apply the exchange's order rules to a session's orders (numpy backend).
+    """Apply the exchange's order rules to a session's orders.
 
     A unit's offers together never exceed its holdings (scaled down pro rata, whole
     tonnes); block orders below ``block_min_size`` go to the listed segment; listed orders
@@ -230,27 +229,23 @@ def route_orders(
 def exchange_orders(
     orders: Orders,
     view: MarketView,
-    ledger: Ledger,
-    year: int | None,
+    n_units: int,
     trading: TradingSpec,
     last_close: FloatArray,
     floor: float | None,
     ceiling: float | None,
     choke_price: float,
 ) -> tuple[Orders, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """A session's exchange step (numpy backend): routing (:func:`route_orders`), the price
+    """A session's exchange step: routing (:func:`route_orders`), the price
     bands (:func:`session_bands`), marketable repricing and both call auctions of every
     replicate (:func:`~carbonsim.clearing.batch.clear_session`; listed markets ``0..R-1``,
     block markets ``R..2R-1``).
 
-    ``view`` answers the holdings reads; ``ledger`` and ``year`` (the period's last year,
-    None outside a period) are the same numbers' source for backends that read them
-    directly. Returns ``(routed orders, lo, hi, clear price, clear volume, fill)``.
+    ``view`` answers the holdings reads. Returns ``(routed orders, lo, hi, clear price,
+    clear volume, fill)``.
     """
     r = last_close.shape[0]
-    routed = route_orders(
-        orders, view, ledger.n_units, trading.block_min_size, trading.listed_max_size
-    )
+    routed = route_orders(orders, view, n_units, trading.block_min_size, trading.listed_max_size)
     lo, hi = session_bands(
         last_close, trading.listed_band, trading.block_band, trading.tick, floor, ceiling
     )
@@ -284,7 +279,7 @@ def settle_segments(
     checked: bool = False,
     start: int = 0,
 ) -> None:
-    """Settle a session's fills segment by segment (numpy backend), from ``codes[start]``.
+    """Settle a session's fills segment by segment, from ``codes[start]``.
 
     The filled orders of segment ``codes[s]`` are aggregated per (replicate, unit) cell and
     settled at ``prices[s]`` (R,) by the ledger (:meth:`~carbonsim.market.ledger.Ledger.
@@ -326,7 +321,7 @@ def clear_offset_bids(
     tick: float,
     levels: FloatArray,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """One offset class's call auctions in every replicate (numpy backend): the units'
+    """One offset class's call auctions in every replicate: the units'
     bids against the project owners' offers, pro-rata, no band and no reference price.
 
     Bids below the tick where demand alone passes the market's whole supply are left out
@@ -387,7 +382,7 @@ def clear_offset_classes(
     volume: FloatArray | None = None,
     turnover: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray]:
-    """An offset session's trades, class after class from ``classes[start]`` (numpy backend).
+    """An offset session's trades, class after class from ``classes[start]``.
 
     For each usable class (legacy credits first; ``idx`` their ledger indices) the bidders
     ask for what their usage cap leaves after the eligible credits they hold (transfers of
@@ -620,11 +615,9 @@ class Simulation:
         (``1``/``true`` turns the checks on); the test suite sets it.
     progress : bool
         Show a tqdm progress bar over trading sessions.
-    backend : {"numpy", "numba"}
-        How the session loop runs: ``"numpy"`` (the default) with numpy calls only;
-        ``"numba"`` with compiled kernels for the per-session work (the optional ``numba``
-        package, ``pip install 'carbonsim[fast]'``; compiled once and cached on disk).
-        Results are identical bit for bit; see :mod:`carbonsim.engine.backends`.
+    backend : None
+        Deprecated and ignored: carbonsim has one engine (numpy). Passing any value warns
+        (``DeprecationWarning``); the keyword will be removed in the next release.
     """
 
     def __init__(
@@ -637,8 +630,9 @@ class Simulation:
         record_trades: bool = False,
         check_invariants: bool | None = None,
         progress: bool = False,
-        backend: str = "numpy",
+        backend: str | None = None,
     ) -> None:
+        check_deprecated_backend(backend)
         if not isinstance(scenario, Scenario):
             raise TypeError(f"scenario must be a Scenario, got {type(scenario).__name__}")
         if isinstance(seed, np.random.Generator):
@@ -663,7 +657,6 @@ class Simulation:
             check_invariants = flag in {"1", "true", "yes", "on"}
         self.check_invariants = bool(check_invariants)
         self.progress = bool(progress)
-        self.backend = check_backend(backend)
         self._ran = False
 
     # ------------------------------------------------------------------ setup
@@ -679,15 +672,9 @@ class Simulation:
                 f"time: no trading day between {sc.time.start} and {sc.time.end} "
                 f"on calendar {sc.time.calendar!r}"
             )
-        self.kernels = session_kernels(self.backend)
-        self.rng = self.kernels.random(self.seeds)
+        self.rng = BatchRandom(self.seeds)
         self.strategies: list[Strategy] = [
             make_strategy(s.name, s.params) for s in sc.behaviour.strategies
-        ]
-        # each strategy's order function: the backend's compiled one for a built-in type
-        self._order_fns: list[Callable[[MarketView, BatchRandom], Orders]] = [
-            partial(self.kernels.orders[type(s)], s) if type(s) in self.kernels.orders else s.orders
-            for s in self.strategies
         ]
         self.mac = MACCurves.from_units(self.units)
         self.is_gas = np.broadcast_to(self.units.of_subtype("gas"), (r, n))
@@ -1188,7 +1175,7 @@ class Simulation:
         taus, ends = self._sessions_to_deadline(np.array([self.session_index]), p)
         to_deadline, end = int(taus[0]), int(ends[0])
         in_cycle = max(end - int(np.searchsorted(self._session_times, p.t_start)), 1)
-        self._view_source = self.kernels.view_source(self.ledger, p, c)
+        self._view_source = _PeriodView(self.ledger, p, c)
         return MarketView.deferred(
             self._view_source,
             (r, n),
@@ -1201,20 +1188,17 @@ class Simulation:
     def _exchange(
         self, orders: Orders, view: MarketView, p: _PeriodState | None
     ) -> tuple[Orders, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-        """The session's exchange step (:func:`exchange_orders`, or the backend's)."""
-        out: tuple[Orders, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]
-        out = self.kernels.exchange(
+        """The session's exchange step (:func:`exchange_orders`)."""
+        return exchange_orders(
             orders,
             view,
-            self.ledger,
-            None if p is None else p.last_year,
+            self.ledger.n_units,
             self.scenario.trading,
             self.last_close,
             self._floor,
             self._ceiling,
             self.scenario.behaviour.choke_price,
         )
-        return out
 
     def _session(self, t: float, i: int) -> None:
         r = self.n_replicates
@@ -1223,13 +1207,13 @@ class Simulation:
         view = self._view(t, p)
         if p is not None and self._reads_gap:
             self._gap = view.gap  # auctions and buy-backs read it after the session
-        orders = Orders.concat([f(view, self.rng) for f in self._order_fns])
+        orders = Orders.concat([s.orders(view, self.rng) for s in self.strategies])
         orders, lo, hi, clear_price, clear_volume, fill = self._exchange(orders, view, p)
         view.close()  # settlement below changes what the view would read
         if self.check_invariants:
             self._check_fills(orders, fill, clear_price, lo, hi)
         # settle each segment at its uniform price
-        self.kernels.settle(
+        settle_segments(
             self.ledger,
             orders,
             fill,
@@ -1341,7 +1325,7 @@ class Simulation:
             )
             - 1.0
         )
-        volume, turnover = self.kernels.offset_market(
+        volume, turnover = clear_offset_classes(
             self.ledger,
             classes,
             idx,
@@ -1368,18 +1352,6 @@ class Simulation:
         idx = [self.ledger.offset_class_index(c) for c in classes]
         stocked: BoolArray = np.any(self.ledger.project_offsets[:, idx] >= 1, axis=1)
         return classes, idx, stocked
-
-    def _offset_market(self, p: _PeriodState | None) -> int:
-        """What an offset session of period ``p`` does now: 0 nothing (the market is not
-        open, no period, no usable class), 1 draws its random numbers only (no replicate
-        has credits on offer, so nothing trades), 2 clears. Only issuance (an event) and
-        the offset sessions' own trades change the answer."""
-        if not self.offsets_open or p is None:
-            return 0
-        classes, _, stocked = self._offset_stock(p)
-        if not classes:
-            return 0
-        return 2 if stocked.any() else 1
 
     def _draw_offer_noise(self) -> None:
         """Draw the project owners' lognormal offer-price scatter (R, lots), once: at the
@@ -1623,60 +1595,13 @@ class Simulation:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(times), desc="sessions", unit="day")
-        runner = self._session_runner()
-        i = 0
-        while i < len(times):
-            yield env.timeout(times[i] - env.now)
-            end = i if runner is None else self._run_end(i, env.peek(), runner)
-            if end > i:
-                nxt = runner.run(i, end)
-            else:
-                self._session(times[i], i)
-                nxt = i + 1
+        for i, t in enumerate(times):
+            yield env.timeout(t - env.now)
+            self._session(float(t), i)
             if bar is not None:
-                bar.update(nxt - i)
-            i = nxt
+                bar.update(1)
         if bar is not None:
             bar.close()
-
-    def _session_runner(self) -> Any:
-        """The backend's runner of consecutive sessions in one call (``run(i, end)``), or
-        None where sessions run one by one: the numpy backend, invariant checks or recorded
-        trades (both per session), the band trigger (an event after any session), and a
-        subclass that overrides a step of the session."""
-        if self.kernels.sessions is None or self.check_invariants or self.record_trades:
-            return None
-        if self.band_state is not None:
-            return None
-        cls = type(self)
-        for name in ("_session", "_view", "_exchange", "_close_session", "_offset_session"):
-            if getattr(cls, name) is not getattr(Simulation, name):
-                return None
-        runner: Any = self.kernels.sessions(self)
-        return runner
-
-    def _run_end(self, i: int, next_event: float, runner: Any = None) -> int:
-        """End (exclusive) of the run of sessions from ``i`` that nothing but trading
-        separates: every session before the next event of another process
-        (``next_event``), up to and including the next session after which the offset
-        market clears (:meth:`_offset_market`) unless the ``runner`` clears it inside its
-        runs (``runner.offsets_inline``). Returns ``i`` itself when session ``i``
-        must run step by step: it is the last before an event that reads the session's
-        view of the gap (auctions, buy-backs)."""
-        times = self._session_times
-        p = self._current_period(float(times[i]))
-        interval = self.scenario.offsets.session_interval
-        clears = self._offset_market(p) == 2
-        if clears and runner is not None and runner.offsets_inline(p):
-            clears = False  # the runner clears the offset market inside the run
-        end = i + 1
-        while end < len(times) and times[end] < next_event:
-            if clears and (end - 1) % interval == 0:
-                return end  # the offset market clears after session end - 1
-            end += 1
-        if self._reads_gap and p is not None:
-            end -= 1  # the last session before the event sets the gap
-        return end
 
     def _offset_process(self, env: simpy.Environment) -> Any:
         off = self.scenario.offsets
@@ -1819,7 +1744,7 @@ def simulate(
     record_trades: bool = False,
     check_invariants: bool | None = None,
     progress: bool = False,
-    backend: str = "numpy",
+    backend: str | None = None,
 ) -> Result:
     """Run a scenario and return its :class:`~carbonsim.results.Result`.
 
@@ -1835,8 +1760,8 @@ def simulate(
         Number of the first replicate computed (see :class:`Simulation`).
     record_trades, check_invariants, progress : bool
         See :class:`Simulation`.
-    backend : {"numpy", "numba"}
-        Implementation of the session loop (see :class:`Simulation`); same results.
+    backend : None
+        Deprecated and ignored (see :class:`Simulation`).
 
     Examples
     --------
@@ -1845,6 +1770,7 @@ def simulate(
     >>> res.market.index.names
     FrozenList(['replicate', 'date'])
     """
+    check_deprecated_backend(backend)
     if not isinstance(scenario, Scenario):
         from carbonsim.scenario.loader import load_scenario
 
@@ -1857,6 +1783,5 @@ def simulate(
         record_trades=record_trades,
         check_invariants=check_invariants,
         progress=progress,
-        backend=backend,
     )
     return sim.run()

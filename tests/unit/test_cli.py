@@ -231,16 +231,19 @@ def test_run_same_seed_same_bytes_other_seed_differs(
     assert market[0] != market[2]
 
 
-def test_run_numba_backend_writes_the_same_bytes(
+def test_run_deprecated_backend_is_ignored_with_a_note(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    pytest.importorskip("numba")
-    for sub, backend in (("np", "numpy"), ("nb", "numba")):
-        args = ["run", TINY, "--seed", "2", "--backend", backend, "--out", str(tmp_path / sub)]
+    cases = (("plain", []), ("np", ["--backend", "numpy"]), ("nb", ["--backend", "numba"]))
+    for sub, extra in cases:
+        args = ["run", TINY, "--seed", "2", *extra, "--out", str(tmp_path / sub)]
         code, _, err = _run(args, capsys)
         assert code == EXIT_OK, err
+        assert ("--backend is deprecated and ignored" in err) == bool(extra)
     for name in ("market.csv", "units.csv"):
-        assert (tmp_path / "np" / name).read_bytes() == (tmp_path / "nb" / name).read_bytes()
+        plain = (tmp_path / "plain" / name).read_bytes()
+        assert plain == (tmp_path / "np" / name).read_bytes()
+        assert plain == (tmp_path / "nb" / name).read_bytes()
     with pytest.raises(SystemExit) as exc:
         main(["run", TINY, "--backend", "cuda"])
     assert exc.value.code == EXIT_USAGE

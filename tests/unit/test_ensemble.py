@@ -305,12 +305,12 @@ def test_parse_param_rejects(text: str) -> None:
         parse_param(text)
 
 
-def test_numba_backend_sweep_equals_numpy(reference: SweepResult) -> None:
-    pytest.importorskip("numba")
-    with cf.ThreadPoolExecutor(max_workers=2) as ex:
-        fast = sweep(TINY, PARAMS, replicates=2, seed=0, executor=ex, chunk=1, backend="numba")
-    _same(reference, fast)
-    with pytest.raises(ValueError, match="backend must be one of"):
+def test_deprecated_backend_keyword_warns_and_changes_nothing(reference: SweepResult) -> None:
+    warns = pytest.warns(DeprecationWarning, match="one engine")
+    with cf.ThreadPoolExecutor(max_workers=2) as ex, warns:
+        old = sweep(TINY, PARAMS, replicates=2, seed=0, executor=ex, chunk=1, backend="numba")
+    _same(reference, old)
+    with pytest.raises(ValueError, match="backend: got 'gpu'"):
         sweep(TINY, PARAMS, backend="gpu")
 
 
