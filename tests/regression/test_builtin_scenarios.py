@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from carbonsim.engine.simulation import OFFSET_CLASS, PROJECT_CLASS, Simulation, simulate
+from carbonsim.engine.simulation import Simulation, simulate
+from carbonsim.engine.state import OFFSET_CLASS, PROJECT_CLASS
 from carbonsim.scenario import list_scenarios, load_scenario, with_overrides
 
 BUILTIN = list_scenarios()

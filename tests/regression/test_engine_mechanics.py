@@ -234,7 +234,7 @@ def test_fundamental_price_is_the_same_whatever_the_curve_grouping(
 ) -> None:
     # the bisection evaluates several years' abatement curves per call; one curve per call
     # (the grouping a large run falls back to) gives the same numbers bit for bit
-    from carbonsim.engine import simulation as engine
+    from carbonsim.engine import expectations as engine
 
     sc = load_scenario("eu-ets-tiny")
     grouped = simulate(sc, seed=2, replicates=2, check_invariants=False).market

@@ -8,7 +8,7 @@ import pytest
 
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders
 from carbonsim.engine import Simulation, simulate
-from carbonsim.engine.simulation import route_orders as route
+from carbonsim.engine.exchange import route_orders as route
 from carbonsim.scenario import load_scenario
 from carbonsim.testing import result_digest
 
