@@ -30,10 +30,24 @@ Random numbers: the engine draws from :class:`carbonsim._random.BatchRandom`, wh
 market here advances the same draw counter in the same order and each unit computes its
 own element ``j = unit index`` with the same SplitMix64 formula (:class:`CounterStream`),
 so both models see the same numbers. Transcendental functions are numpy's scalar ``exp``
-and scipy's ``ndtri`` (the ones the engine applies element-wise), sums over all units use
-numpy's pairwise summation order (:func:`numpy_sum`), and every other operation is the same
-IEEE double or integer arithmetic, so the two models agree **bit for bit** on every
-session's price, volume, turnover and expectation and on every unit's compliance outcome.
+and scipy's ``ndtri`` (the ones the engine applies element-wise).
+
+Sums of floats over units (the fundamental price's shortage and abatement totals, the
+mean close of the 2024 interim penalty) are ``math.fsum``: the correctly rounded sum,
+which depends on no summation order, so the reference states the rule and not one way
+of computing it. (The engine sums arrays in numpy's pairwise order, within about
+log2(n) ulps of the exact sum; a plain ``sum`` would add an error growing with the
+number of units, in an order that is an accident of the loop.) Sums of whole tonnes are
+Python integers, exact. The reference therefore agrees with the engine to a relative
+``1e-9`` on the market table (price, VWAP, volumes, turnover, bands, offset price and
+volume, expected and fundamental price) and on the units' float outcomes (abatement,
+its cost, penalties), and exactly on the integer ledger quantities (allocation,
+verified emissions, surrenders, shortfall, purchases, sales, bank);
+``tests/regression/test_reference_agents.py`` checks this. In practice most runs are
+identical; the interim penalty's mean close differs in the last bit on some seeds. A
+last-bit difference could in principle flip a discontinuous rule (a tick's rounding, a
+``floor`` of tonnes, a bisection step on a flat stretch of the abatement curves), which
+the test would report as a divergence far beyond ``1e-9``.
 
 Scope: the rules the built-in China national scenarios use, plus price floors and
 ceilings, scenarios without abatement and the three registered penalty regimes (with the
@@ -49,7 +63,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -76,7 +90,6 @@ __all__ = [
     "Unit",
     "call_auction",
     "engine_inputs",
-    "numpy_sum",
     "run_reference",
 ]
 
@@ -128,46 +141,6 @@ UNIT_COLUMNS = (
 def _exp(x: float) -> float:
     """``exp`` as numpy computes it element-wise (it may differ from ``math.exp`` by 1 ulp)."""
     return float(np.exp(x))
-
-
-def _pairwise(values: Sequence[float], lo: int, n: int) -> float:
-    if n < 8:
-        res = 0.0
-        for i in range(lo, lo + n):
-            res += values[i]
-        return res
-    if n <= 128:
-        r0, r1, r2, r3, r4, r5, r6, r7 = values[lo : lo + 8]
-        i = 8
-        stop = n - n % 8
-        while i < stop:
-            b = lo + i
-            r0 += values[b]
-            r1 += values[b + 1]
-            r2 += values[b + 2]
-            r3 += values[b + 3]
-            r4 += values[b + 4]
-            r5 += values[b + 5]
-            r6 += values[b + 6]
-            r7 += values[b + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += values[lo + i]
-            i += 1
-        return res
-    half = n // 2
-    half -= half % 8
-    return _pairwise(values, lo, half) + _pairwise(values, lo + half, n - half)
-
-
-def numpy_sum(values: Sequence[float]) -> float:
-    """Sum of floats in numpy's order (pairwise summation with 8 accumulators).
-
-    ``numpy_sum(x) == float(np.sum(np.asarray(x)))`` bit for bit; a plain ``sum`` differs
-    in the last bits, which is enough to move a bisection step or a tick.
-    """
-    return 0.0 + _pairwise(values, 0, len(values))
 
 
 def _mul_floor(qty: int, share: float) -> int:
@@ -1037,33 +1010,29 @@ class Market:
             k = q.k
             n_years = len(q.years)
             if q.verified_known:
-                verified = numpy_sum(
-                    [
-                        u.cycles[k].unabated[y] - u.cycles[k].abated[y]  # type: ignore[index]
-                        for y in range(n_years)
-                        for u in units
-                    ]
+                verified = math.fsum(
+                    u.cycles[k].unabated[y] - u.cycles[k].abated[y]  # type: ignore[index]
+                    for y in range(n_years)
+                    for u in units
                 )
-                shortage += verified - numpy_sum([u.cycles[k].allocated for u in units])
+                shortage += verified - math.fsum(u.cycles[k].allocated for u in units)
                 covered += verified
                 continue
-            prior = numpy_sum([u.size for _ in range(n_years) for u in units])
+            prior = math.fsum(u.size for _ in range(n_years) for u in units)
             covered += prior
-            shortage += prior - numpy_sum([u.cycles[k].expected_allocation for u in units])
+            shortage += prior - math.fsum(u.cycles[k].expected_allocation for u in units)
             if q.abatement_decided:
-                shortage -= numpy_sum(
-                    [
-                        u.cycles[k].abated[y]  # type: ignore[index]
-                        for y in range(n_years)
-                        for u in units
-                    ]
+                shortage -= math.fsum(
+                    u.cycles[k].abated[y]  # type: ignore[index]
+                    for y in range(n_years)
+                    for u in units
                 )
             else:
                 blocks.append((max(q.t_allocate - now, 0.0) / 365.25, n_years))
         held = sum(sum(u.allowances) for u in units)
         allocated_remaining = 0.0
         for q in remaining:
-            allocated_remaining += numpy_sum([u.cycles[q.k].allocated for u in units])
+            allocated_remaining += math.fsum(u.cycles[q.k].allocated for u in units)
         banked = max(held - allocated_remaining, 0.0)
         cap_share = remaining[0].spec.offset_limit_share
         offsets = min(
@@ -1079,7 +1048,7 @@ class Market:
             for tau, n_years in blocks:
                 price = p0 * _exp(b.discount_rate * tau)
                 for _ in range(n_years):
-                    total += numpy_sum([u.abatement_at_price(price, u.size) for u in units])
+                    total += math.fsum(u.abatement_at_price(price, u.size) for u in units)
             return total
 
         lo = 0.0
@@ -1209,7 +1178,7 @@ class Market:
                 self.record["price"][i] for i, d in enumerate(self.days[:upto]) if start <= d < end
             ]
             if window:
-                market_price = numpy_sum(window) / len(window)
+                market_price = math.fsum(window) / len(window)
         params = dict(regime.params)
         next_vpos = self.vpos[p.last_year + 1]
         last = self.vpos[p.last_year]

@@ -1,11 +1,25 @@
-"""The object-per-agent reference model agrees with carbonsim bit for bit.
+"""The object-per-agent reference model agrees with carbonsim.
 
 ``benchmarks/reference_agents.py`` re-implements the model with one Python object per unit
 (the comparison ``benchmarks/bench_engine.py`` times). It draws each unit's random numbers
-from the same counter-based formula, sums over units in numpy's order and uses the same
-scalar ``exp`` and inverse normal CDF, so every session's price, volume, turnover, band and
-expectation and every unit's compliance outcome must be *identical* to the engine's (the
-tolerance is zero). A difference means the two implementations of a rule diverged.
+from the same counter-based formula and uses the same scalar ``exp`` and inverse normal
+CDF, but sums floats over units with ``math.fsum`` (correctly rounded) where the engine
+sums arrays in numpy's pairwise order, so float results may differ in the last bits:
+
+* the market table (price, VWAP, volumes, turnover, bands, offset price and volume,
+  expected and fundamental price) to a relative ``1e-9``, with ``atol=0``: a zero there
+  (no trade, no offset session) is an exact ``0.0`` on both sides, and a tolerance would
+  only hide one model trading where the other does not;
+* the units' whole-tonne ledger quantities (allocation, verified emissions, surrenders,
+  shortfall, purchases, sales, bank) exactly;
+* the units' float outcomes (abatement and its cost, penalties, avoided pollutants) to a
+  relative ``1e-9``, again with ``atol=0`` (no abatement or no shortfall is an exact 0).
+
+A last-bit difference cannot pass for a rule change: a price one tick apart is ``2e-4``
+relative, a flipped floor is a whole tonne. On these scenarios the two models are in fact
+identical except ``penalty`` under the 2024 interim rule (five times the mean close of the
+deadline's month times the shortfall), whose mean differs by one or two ulps (about
+``5e-16`` relative) on some seeds.
 """
 
 from __future__ import annotations
@@ -42,6 +56,20 @@ def _load_reference() -> ModuleType:
 ra = _load_reference()
 
 
+# whole tonnes: compared exactly
+INTEGER_UNIT_COLUMNS = (
+    "allocated",
+    "emissions",
+    "surrendered",
+    "offsets_surrendered",
+    "shortfall",
+    "bought",
+    "sold",
+    "banked",
+)
+RTOL = 1e-9
+
+
 def _assert_same(scenario: Scenario | str, *, seed: int, replicate: int = 0) -> None:
     """Run the engine (replicates 0..replicate in one batch) and the reference; compare."""
     eng = cs.simulate(scenario, seed=seed, replicates=replicate + 1)
@@ -50,15 +78,26 @@ def _assert_same(scenario: Scenario | str, *, seed: int, replicate: int = 0) -> 
     assert market.index.equals(ref.market.index)
     assert market["volume"].sum() > 0  # the comparison is not vacuous
     for col in ra.MARKET_COLUMNS:
-        np.testing.assert_array_equal(
-            ref.market[col].to_numpy(), market[col].to_numpy(), err_msg=f"market {col}"
+        np.testing.assert_allclose(
+            ref.market[col].to_numpy(),
+            market[col].to_numpy(),
+            rtol=RTOL,
+            atol=0.0,
+            equal_nan=True,
+            err_msg=f"market {col}",
         )
     units = eng.units.xs(replicate, level="replicate")
     assert units.index.equals(ref.units.index)
+    assert set(INTEGER_UNIT_COLUMNS) <= set(ra.UNIT_COLUMNS)
     for col in ra.UNIT_COLUMNS:
-        np.testing.assert_array_equal(
-            ref.units[col].to_numpy(), units[col].to_numpy(), err_msg=f"units {col}"
-        )
+        want, got = units[col].to_numpy(), ref.units[col].to_numpy()
+        if col in INTEGER_UNIT_COLUMNS:
+            assert np.array_equal(want, np.round(want)), f"units {col}: not whole tonnes"
+            np.testing.assert_array_equal(got, want, err_msg=f"units {col}")
+        else:
+            np.testing.assert_allclose(
+                got, want, rtol=RTOL, atol=0.0, equal_nan=True, err_msg=f"units {col}"
+            )
 
 
 def test_counter_stream_is_batch_random_element_by_element() -> None:
@@ -71,12 +110,6 @@ def test_counter_stream_is_batch_random_element_by_element() -> None:
     u_base, z_base = stream.next_draw(), stream.next_draw()
     assert [stream.uniform(u_base, j) for j in range(40)] == uniform[2].tolist()
     assert [stream.normal(z_base, j) for j in range(40)] == normal[2].tolist()
-
-
-@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 1000, 2257, 4514])
-def test_numpy_sum_has_numpys_summation_order(n: int) -> None:
-    x = np.random.default_rng(n).lognormal(12.0, 2.0, n)
-    assert ra.numpy_sum(x.tolist()) == float(np.sum(x))
 
 
 def test_call_auction_matches_the_clearing_kernel() -> None:
@@ -128,11 +161,11 @@ def test_call_auction_matches_the_clearing_kernel() -> None:
     assert traded > 100
 
 
-def test_tiny_scenario_is_identical() -> None:
+def test_tiny_scenario_agrees() -> None:
     _assert_same("china-national-tiny", seed=0)
 
 
-def test_a_replicate_of_a_batch_is_identical() -> None:
+def test_a_replicate_of_a_batch_agrees() -> None:
     _assert_same("china-national-tiny", seed=7, replicate=2)
 
 
@@ -145,22 +178,25 @@ def test_a_replicate_of_a_batch_is_identical() -> None:
     ],
     ids=["price-floor", "price-ceiling", "no-abatement"],
 )
-def test_price_limits_and_no_abatement_are_identical(overrides: dict[str, object]) -> None:
+def test_price_limits_and_no_abatement_agree(overrides: dict[str, object]) -> None:
     sc = cs.with_overrides(cs.load_scenario("china-national-tiny"), overrides)
     _assert_same(sc, seed=2)
 
 
-def test_three_periods_with_staged_deadline_and_interim_fines_are_identical() -> None:
+@pytest.mark.parametrize("seed", [3, 4])
+def test_three_periods_with_staged_deadline_and_interim_fines_agree(seed: int) -> None:
     """The national schedule (three periods, a 95 % stage, the 2024 fine per tonne) with
-    60 units: pre-allocation, true-up, deductions from the next allocation, banking."""
+    60 units: pre-allocation, true-up, deductions from the next allocation, banking. With
+    seed 4 the interim fines differ from the engine's in the last bit (the month's mean
+    close: ``math.fsum`` against numpy's pairwise sum); with seed 3 they are identical."""
     sc = cs.with_overrides(
         cs.load_scenario("china-national"),
         {"population.n_units": 60, "population.total_emissions": 1.2e8},
     )
-    _assert_same(sc, seed=3)
+    _assert_same(sc, seed=seed)
 
 
-def test_eu_penalty_with_carried_obligation_is_identical() -> None:
+def test_eu_penalty_with_carried_obligation_agrees() -> None:
     """EU rules without auctions and reserve: absolute-cap allocation, the EUR 100/t fine
     and the obligation carried into the next year."""
     sc = cs.with_overrides(
