@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carbonsim._validation import as_float_array
-from carbonsim.market.units import MAC_FORMS, POLLUTANTS, UnitTable, _check_mac
+from carbonsim.market.units import MAC_FORMS, POLLUTANTS, UnitTable, check_mac
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class MACCurves:
     def __post_init__(self) -> None:
         form = np.asarray(self.form)
         n = form.shape[0] if form.ndim else 0
-        checked: tuple[np.ndarray, ...] = _check_mac(
+        checked: tuple[np.ndarray, ...] = check_mac(
             "MACCurves.",
             n,
             self.form,

@@ -60,6 +60,7 @@ __all__ = [
     "SUBTYPES",
     "ActivityDraw",
     "UnitTable",
+    "check_mac",
     "draw_activity",
 ]
 
@@ -158,7 +159,7 @@ def _frozen(arr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _check_mac(
+def check_mac(
     prefix: str,
     n: int,
     form: npt.ArrayLike,
@@ -167,7 +168,26 @@ def _check_mac(
     step_cost: npt.ArrayLike,
     step_share: npt.ArrayLike,
 ) -> tuple[npt.NDArray[np.int8], FloatArray, FloatArray, FloatArray, FloatArray]:
-    """Validate the five MAC arrays of ``n`` units; shared by UnitTable and MACCurves."""
+    """Validate the five MAC arrays of ``n`` units; shared by UnitTable and MACCurves.
+
+    Parameters
+    ----------
+    prefix : str
+        Prefix of the argument names in error messages, e.g. ``"UnitTable."``.
+    n : int
+        Number of units ``N``.
+    form, slope, max_share : array_like, shape (N,)
+        MAC form (names of :data:`MAC_FORMS`), slope (> 0) and largest abatement share
+        (in [0, 1]) of each unit.
+    step_cost, step_share : array_like, shape (N, K)
+        Step MAC costs (non-decreasing along the steps) and shares (>= 0, summing to at
+        most 1 per unit); an empty 1-d array means no steps.
+
+    Returns
+    -------
+    tuple of ndarray
+        ``(form codes int8, slope, max_share, step_cost, step_share)``, validated.
+    """
     form_c = _codes(f"{prefix}mac_form", form, MAC_FORMS)
     slope_a = as_float_array(f"{prefix}mac_slope", slope, positive=True)
     share_a = as_float_array(f"{prefix}mac_max_share", max_share, nonnegative=True)
@@ -339,7 +359,7 @@ class UnitTable:
             values["mac_max_share"],
             values["mac_step_cost"],
             values["mac_step_share"],
-        ) = _check_mac(
+        ) = check_mac(
             p,
             n,
             self.mac_form,
