@@ -137,6 +137,37 @@ def _bits_threshold(p: float) -> int | None:
     return None if k < 0 else k << 11
 
 
+#: Distinguishes the keys of :func:`_permute` from the draw's element words.
+_PERMUTATION_SALT = np.uint64(0xD1B54A32D192ED03)
+_FEISTEL_ROUNDS = 4
+#: Per-round key offsets of :func:`_feistel`: golden * (k + 1), wrapped to 64 bits.
+_ROUND_OFFSETS = [np.uint64((0x9E3779B97F4A7C15 * (k + 1)) & ((1 << 64) - 1)) for k in range(4)]
+
+
+def _feistel(x: np.ndarray, keys: np.ndarray, half: int) -> np.ndarray:
+    """A balanced Feistel network on ``2 * half``-bit words (uint64), a bijection of
+    ``[0, 4**half)`` for each key (``half <= 31``): :data:`_FEISTEL_ROUNDS` rounds whose
+    round function is the top ``half`` bits of a multiply-xorshift-multiply hash of
+    ``right ^ round key`` (SplitMix64's multipliers), the round keys
+    ``key + golden * (k + 1)``."""
+    top = np.uint64(64 - half)
+    shift = np.uint64(half)
+    left = x >> shift
+    right = x & np.uint64((1 << half) - 1)
+    for offset in _ROUND_OFFSETS[:_FEISTEL_ROUNDS]:
+        f = keys + offset
+        f ^= right
+        f *= _M1
+        f ^= f >> _S31
+        f *= _M2
+        f >>= top
+        f ^= left
+        left, right = right, f
+    left <<= shift
+    left |= right
+    return left
+
+
 #: Up to this many replicates a draw's per-replicate base is mixed in Python ints.
 _SMALL_BATCH = 4
 
@@ -348,24 +379,91 @@ class BatchRandom:
     def bernoulli_cells(
         self, shape: tuple[int, int], p: float
     ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-        """The cells of a full 2-D Bernoulli draw that come out True, row-major.
+        """The cells of a 2-D Bernoulli(``p``) draw that come out True, row-major.
 
-        The same numbers as ``np.nonzero(self.bernoulli(shape, p))`` (one draw), for
-        callers that need only the selected cells (e.g. the units that act in a session).
+        Cell ``j`` of replicate ``r`` is True when its uniform ``u_j < p``. The uniforms are
+        never all made: their order statistics are, from the smallest up, until one passes
+        ``p``, so the work is proportional to the True cells, ``R N p``, not to ``R N`` (the
+        units that act in a session, not all units). The cells are the first ``N`` of
+        ``D = 4**h >= N`` slots; with ``E_i`` exponential (element ``i`` of this draw), the
+        ``k``-th smallest of the ``D`` slots' uniforms is below ``p`` exactly when
+        ``sum_{i<=k} E_i / (D - i) < -log(1 - p)`` (Rényi's representation of uniform
+        order statistics), and the slot that holds it is ``pi(k)``, a pseudo-random
+        permutation of ``0..D-1`` (a balanced Feistel network keyed by the replicate and
+        the draw); slots from ``N`` on hold no cell. Hence every cell is True with
+        probability ``p`` independently of the others, the True cells at a smaller ``p``
+        are a subset of those at a larger one (common random numbers: a calibration's
+        objective moves smoothly with a rate), and replicate ``k`` of a batch gets exactly
+        the cells it gets alone. The draw counter advances by one.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            ``(R, N)``.
+        p : float
+            Probability of each cell; ``p <= 0`` (or nan) selects none, ``p >= 1`` all.
+
+        Returns
+        -------
+        rows, cols : ndarray of intp, shape (K,)
+            The True cells, ordered by row, then column.
 
         Examples
         --------
-        >>> seeds = replicate_seeds(0, 2)
-        >>> rows, cols = BatchRandom(seeds).bernoulli_cells((2, 50), 0.1)
-        >>> mask = BatchRandom(seeds).bernoulli((2, 50), 0.1)
-        >>> bool((mask[rows, cols]).all()) and len(rows) == int(mask.sum())
+        >>> seeds = replicate_seeds(0, 3)
+        >>> rows, cols = BatchRandom(seeds).bernoulli_cells((3, 50), 0.1)
+        >>> alone = BatchRandom(seeds[2:]).bernoulli_cells((1, 50), 0.1)
+        >>> bool((cols[rows == 2] == alone[1]).all())
+        True
+        >>> more = BatchRandom(seeds).bernoulli_cells((3, 50), 0.3)
+        >>> set(zip(rows, cols)) <= set(zip(*more))
         True
         """
         if len(shape) != 2:
             raise ValueError(f"bernoulli_cells needs a 2-D draw shape (R, N), got {shape}")
-        flat = np.flatnonzero(self.bernoulli(shape, p))
-        rows, cols = np.divmod(flat, int(shape[1]))
-        return rows, cols
+        shape = (int(shape[0]), int(shape[1]))
+        n = self._check_shape(shape)
+        base = self._next_base()
+        p = float(p)
+        if not p > 0.0 or n == 0:
+            return np.zeros(0, np.intp), np.zeros(0, np.intp)
+        if p >= 1.0:
+            rows_all, cols_all = np.divmod(np.arange(shape[0] * n, dtype=np.intp), n)
+            return rows_all, cols_all
+        threshold = -math.log1p(-p)
+        half = max(4, ((n - 1).bit_length() + 1) // 2)  # at least 256 slots
+        slots = 1 << (2 * half)
+        mean = slots * p
+        # order statistics made per round: enough to pass p in most replicates at once
+        width = int(mean + 3.0 * math.sqrt(mean) + 4.0)
+        todo = np.arange(shape[0], dtype=np.intp)
+        total = np.zeros(shape[0])
+        rows: list[npt.NDArray[np.intp]] = []
+        ranks: list[npt.NDArray[np.intp]] = []
+        start = 0
+        while todo.size and start < slots:
+            stop = min(start + width, slots)
+            words = base[todo, None] + self._element_offsets(stop)[start:]
+            e = self._uniform(_mix64_inplace(words))
+            np.log(e, out=e)
+            e /= np.arange(start - slots, stop - slots, dtype=np.float64)  # E_i / (D - i)
+            np.cumsum(e, axis=1, out=e)
+            e += total[todo, None]
+            hit_r, hit_k = np.nonzero(e < threshold)  # a prefix of each row
+            rows.append(todo[hit_r])
+            ranks.append(hit_k + start)
+            total[todo] = e[:, -1]
+            todo = todo[e[:, -1] < threshold]
+            start = stop
+        r_all = np.concatenate(rows) if len(rows) > 1 else rows[0]
+        k_all = np.concatenate(ranks) if len(ranks) > 1 else ranks[0]
+        perm_keys = _mix64(base ^ _PERMUTATION_SALT)
+        slot = _feistel(k_all.astype(np.uint64), perm_keys[r_all], half).astype(np.intp)
+        real = slot < n
+        flat = r_all[real] * n + slot[real]
+        flat.sort()
+        rows_out, cols_out = np.divmod(flat, n)
+        return rows_out, cols_out
 
     def standard_normal(
         self, shape: tuple[int, ...], where: Where | None = None
