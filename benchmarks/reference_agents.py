@@ -29,8 +29,16 @@ Random numbers: the engine draws from :class:`carbonsim._random.BatchRandom`, wh
 ``j`` of draw ``c`` for a replicate with key ``k`` is a pure function of ``(k, c, j)``. The
 market here advances the same draw counter in the same order and each unit computes its
 own element ``j = unit index`` with the same SplitMix64 formula (:class:`CounterStream`),
-so both models see the same numbers. Transcendental functions are numpy's scalar ``exp``
-and scipy's ``ndtri`` (the ones the engine applies element-wise).
+so both models see the same numbers. Who acts in a session is one lottery per strategy
+(:meth:`CounterStream.acting_units`, the engine's ``BatchRandom.bernoulli_cells``): the
+draw's elements ``0, 1, 2, ...`` are turned into the smallest tickets of ``D = 4**h >= N``
+slots, smallest first (Rényi's representation of uniform order statistics), until one
+passes the strategy's rate, and the ticket of rank ``k`` goes to slot ``pi(k)`` of a keyed
+Feistel permutation (slots from ``N`` on are blank), so element ``j`` is *not* unit
+``j``'s own number there; the acting units' other numbers (normals, uniforms) are again
+element ``j = unit index`` of the later draws. Transcendental functions are numpy's
+scalar ``exp`` and ``log`` and scipy's ``ndtri`` (the ones the engine applies
+element-wise).
 
 Sums of floats over units (the fundamental price's shortage and abatement totals, the
 mean close of the 2024 interim penalty) are ``math.fsum``: the correctly rounded sum,
@@ -183,13 +191,44 @@ def _mix64(z: int) -> int:
     return z ^ (z >> 31)
 
 
+#: Key salt and round keys of the acting-unit permutation (``carbonsim._random``).
+_PERMUTATION_SALT = 0xD1B54A32D192ED03
+_ROUND_OFFSETS = [(_GOLDEN * (k + 1)) & _MASK for k in range(4)]
+
+
+def _log(x: float) -> float:
+    """``log`` as numpy computes it element-wise.
+
+    The engine takes the log of a whole round of uniforms with ``np.log``, whose SIMD loop
+    (AVX-512 on some CPUs) differs from the C library's ``math.log`` in the last bit for a
+    fraction of a percent of arguments; a 0-d call runs the same loop. A last-bit difference
+    in a spacing can move a ticket across the rate and change who acts.
+    """
+    return float(np.log(x))
+
+
+def _feistel(x: int, key: int, half: int) -> int:
+    """The engine's balanced Feistel network on ``2 * half``-bit words: a permutation of
+    ``range(4**half)`` for each ``key``. Four rounds; each round's function is the top
+    ``half`` bits of a multiply-xorshift-multiply hash of ``right ^ round key``."""
+    left, right = x >> half, x & ((1 << half) - 1)
+    for offset in _ROUND_OFFSETS:
+        f = ((key + offset) & _MASK) ^ right
+        f = (f * _M1) & _MASK
+        f ^= f >> 31
+        f = (f * _M2) & _MASK
+        left, right = right, (f >> (64 - half)) ^ left
+    return (left << half) | right
+
+
 class CounterStream:
     """One replicate's counter-based random numbers, drawn element by element.
 
     :meth:`next_draw` advances the draw counter (one call per vectorized draw of the
     engine, in the same order) and returns the draw's base; :meth:`uniform` and
     :meth:`normal` give element ``j`` of that draw, which is what unit ``j`` receives from
-    :class:`carbonsim._random.BatchRandom`.
+    :class:`carbonsim._random.BatchRandom`; :meth:`acting_units` turns a draw into the
+    units that act in a session.
     """
 
     def __init__(self, key: int) -> None:
@@ -212,6 +251,45 @@ class CounterStream:
     def normal(base: int, j: int) -> float:
         """Element ``j`` of a draw, standard normal (inverse CDF of :meth:`uniform`)."""
         return float(ndtri(CounterStream.uniform(base, j)))
+
+    @staticmethod
+    def acting_units(base: int, n: int, p: float) -> list[int]:
+        """The units among ``0..n-1`` that act, each with probability ``p``, in unit order.
+
+        A lottery over ``D = 4**h`` slots (``h = max(4, ceil(bitlen(n - 1) / 2))``): unit
+        ``j`` holds slot ``j``, slots ``n..D-1`` are blank, every slot gets a uniform ticket
+        and the slots whose ticket is below ``p`` act. The tickets are made smallest first:
+        with ``E_i = -log u_i`` (``u_i`` element ``i`` of the draw ``base``), the ``k``-th
+        smallest of ``D`` uniform tickets is ``1 - exp(-sum_{i<=k} E_i / (D - i))``, below
+        ``p`` exactly when the sum is below ``-log1p(-p)``; ranks are made until one is not.
+        The ticket of rank ``k`` lands on slot ``_feistel(k, mix64(base ^ salt), h)``.
+        This is ``BatchRandom.bernoulli_cells`` for one replicate, with the same float
+        operations in the same order: ranks come in rounds of ``width``, the spacings of a
+        round are summed in order (``np.cumsum``) and then the earlier rounds' total added.
+        """
+        if not p > 0.0 or n == 0:  # also nan
+            return []
+        if p >= 1.0:
+            return list(range(n))
+        threshold = -math.log1p(-p)
+        half = max(4, ((n - 1).bit_length() + 1) // 2)
+        slots = 1 << (2 * half)
+        mean = slots * p
+        width = int(mean + 3.0 * math.sqrt(mean) + 4.0)
+        key = _mix64(base ^ _PERMUTATION_SALT)
+        acting: list[int] = []
+        total = 0.0  # the earlier rounds' sum of spacings
+        for start in range(0, slots, width):
+            running = 0.0
+            for k in range(start, min(start + width, slots)):
+                running += _log(CounterStream.uniform(base, k)) / float(k - slots)
+                if not running + total < threshold:
+                    return sorted(acting)
+                slot = _feistel(k, key, half)
+                if slot < n:
+                    acting.append(slot)
+            total += running
+        return sorted(acting)
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -571,7 +649,7 @@ class ComplianceRule:
         effect = _exp(-max(tau, 0) / self.urgency_horizon)
         return {
             "effect": effect,
-            "hazard": min(1.0, self.base_rate + self.deadline_rate * effect),
+            "rate": min(1.0, self.base_rate + self.deadline_rate * effect),  # hazard
             "cover": self.cover_share + (1.0 - self.cover_share) * effect,
             "reference": self.price_weight * view.last_close
             + (1.0 - self.price_weight) * view.expected_price,
@@ -581,10 +659,8 @@ class ComplianceRule:
     def order(
         self, unit: Unit, view: SessionView, const: dict[str, float], bases: list[int]
     ) -> Order | None:
-        """The unit's order this session, or None."""
+        """The order of a unit that acts this session, or None."""
         j = unit.index
-        if not CounterStream.uniform(bases[0], j) < const["hazard"]:
-            return None
         gap = unit.gap
         short = gap > 0
         cover = const["cover"]
@@ -627,15 +703,13 @@ class NoiseRule:
 
     def prepare(self, view: SessionView) -> dict[str, float]:
         """Session constants shared by all units."""
-        return {"last_close": view.last_close}
+        return {"rate": self.activity, "last_close": view.last_close}
 
     def order(
         self, unit: Unit, view: SessionView, const: dict[str, float], bases: list[int]
     ) -> Order | None:
-        """The unit's order this session, or None."""
+        """The order of a unit that acts this session, or None."""
         j = unit.index
-        if not CounterStream.uniform(bases[0], j) < self.activity:
-            return None
         is_buy = CounterStream.uniform(bases[1], j) < 0.5
         size = unit.size * self.size_share
         qty = float(math.floor(size * _exp(self.size_sigma * CounterStream.normal(bases[2], j))))
@@ -1255,13 +1329,14 @@ class Market:
             expected_price=self.expected_price,
             block_threshold=tr.block_min_size,
         )
-        # 2. staged activation: each strategy asks every unit for an order
+        # 2. staged activation: each strategy draws the units that act (its first draw)
+        #    and asks each of them, in unit order, for an order
         orders: list[Order] = []
         for rule in self.rules:
             const = rule.prepare(view)
             bases = [self.stream.next_draw() for _ in range(rule.draws)]
-            for u in self.units:
-                o = rule.order(u, view, const, bases)
+            for j in self.stream.acting_units(bases[0], len(self.units), const["rate"]):
+                o = rule.order(self.units[j], view, const, bases)
                 if o is not None:
                     orders.append(o)
         # 3. exchange rules: sells within holdings, segment sizes

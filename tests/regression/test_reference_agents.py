@@ -2,9 +2,11 @@
 
 ``benchmarks/reference_agents.py`` re-implements the model with one Python object per unit
 (the comparison ``benchmarks/bench_engine.py`` times). It draws each unit's random numbers
-from the same counter-based formula and uses the same scalar ``exp`` and inverse normal
-CDF, but sums floats over units with ``math.fsum`` (correctly rounded) where the engine
-sums arrays in numpy's pairwise order, so float results may differ in the last bits:
+from the same counter-based formula, the units that act in a session by the same lottery
+(``CounterStream.acting_units``, the engine's ``BatchRandom.bernoulli_cells``), and uses
+the same scalar ``exp``, ``log`` and inverse normal CDF, but sums floats over units with
+``math.fsum`` (correctly rounded) where the engine sums arrays in numpy's pairwise order,
+so float results may differ in the last bits:
 
 * the market table (price, VWAP, volumes, turnover, bands, offset price and volume,
   expected and fundamental price) to a relative ``1e-9``, with ``atol=0``: a zero there
@@ -25,6 +27,7 @@ deadline's month times the shortfall), whose mean differs by one or two ulps (ab
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -110,6 +113,34 @@ def test_counter_stream_is_batch_random_element_by_element() -> None:
     u_base, z_base = stream.next_draw(), stream.next_draw()
     assert [stream.uniform(u_base, j) for j in range(40)] == uniform[2].tolist()
     assert [stream.normal(z_base, j) for j in range(40)] == normal[2].tolist()
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 256, 257, 3000])
+def test_acting_units_are_the_engines_acting_cells(n: int) -> None:
+    """Who acts: the same units as replicate 2 of a batch, for rates from none to all, and
+    the same number of draws consumed."""
+    seeds = replicate_seeds(5, 3)
+    key = int(seeds[2].generate_state(1, np.uint64)[0])
+    for p in (0.0, 1e-4, 0.004, 0.02, 0.3, 0.97, 1.0, math.nan):
+        batch, stream = BatchRandom(seeds), ra.CounterStream(key)
+        for _ in range(4):
+            rows, cols = batch.bernoulli_cells((3, n), p)
+            assert stream.acting_units(stream.next_draw(), n, p) == cols[rows == 2].tolist(), p
+        assert stream.counter == batch.draws
+
+
+@pytest.mark.parametrize(("replicate", "p"), [(163977, 0.01), (74766, 0.05)])
+def test_acting_units_over_several_rounds(replicate: int, p: float) -> None:
+    """Ranks are made in rounds of ``width = mean + 3 sd + 4``; a replicate rarely needs a
+    second round, where the running sum restarts and the first round's total is added.
+    These replicates of seed 11 (found by search) do: more units act than one round holds
+    (256 units fill the 256 slots, so every rank is a unit)."""
+    seq = np.random.SeedSequence(11, spawn_key=(replicate,))  # replicate_seeds(11, ...)[k]
+    stream = ra.CounterStream(int(seq.generate_state(1, np.uint64)[0]))
+    _, cols = BatchRandom([seq]).bernoulli_cells((1, 256), p)
+    got = stream.acting_units(stream.next_draw(), 256, p)
+    assert len(got) > int(256 * p + 3.0 * math.sqrt(256 * p) + 4.0)
+    assert got == cols.tolist()
 
 
 def test_call_auction_matches_the_clearing_kernel() -> None:
