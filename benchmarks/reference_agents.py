@@ -207,18 +207,31 @@ def _log(x: float) -> float:
     return float(np.log(x))
 
 
-def _feistel(x: int, key: int, half: int) -> int:
-    """The engine's balanced Feistel network on ``2 * half``-bit words: a permutation of
-    ``range(4**half)`` for each ``key``. Four rounds; each round's function is the top
-    ``half`` bits of a multiply-xorshift-multiply hash of ``right ^ round key``."""
-    left, right = x >> half, x & ((1 << half) - 1)
-    for offset in _ROUND_OFFSETS:
-        f = ((key + offset) & _MASK) ^ right
+def _grid_shape(n: int) -> tuple[int, int]:
+    """The engine's lottery grid: sides ``(a, b)``, each at least 16, of the smallest
+    near-square grid with ``a * b >= n`` slots."""
+    a = max(16, math.isqrt(max(n - 1, 0)) + 1)
+    return a, max(16, -(-n // a))
+
+
+def _permute_grid(x: int, key: int, a: int, b: int) -> int:
+    """The engine's Feistel network on the grid: slot ``x = x0 * b + x1``; four rounds add
+    to ``x0`` (mod ``a``) and to ``x1`` (mod ``b``) in turn a hash of the other half: a
+    multiply-xorshift-multiply hash of ``half ^ round key``, its top 32 bits scaled to
+    ``[0, m)``. A permutation of ``range(a * b)`` for each ``key``."""
+    halves = [x // b, x % b]
+    sides = (a, b)
+    for k, offset in enumerate(_ROUND_OFFSETS):
+        to = k % 2
+        m = sides[to]
+        f = ((key + offset) & _MASK) ^ halves[1 - to]
         f = (f * _M1) & _MASK
-        f ^= f >> 31
-        f = (f * _M2) & _MASK
-        left, right = right, (f >> (64 - half)) ^ left
-    return (left << half) | right
+        f ^= f >> 32
+        f = ((f * _M2) & _MASK) >> 32
+        f = (f * m) >> 32
+        f += halves[to]
+        halves[to] = f - m if f >= m else f
+    return halves[0] * b + halves[1]
 
 
 class CounterStream:
@@ -256,13 +269,13 @@ class CounterStream:
     def acting_units(base: int, n: int, p: float) -> list[int]:
         """The units among ``0..n-1`` that act, each with probability ``p``, in unit order.
 
-        A lottery over ``D = 4**h`` slots (``h = max(4, ceil(bitlen(n - 1) / 2))``): unit
+        A lottery over the ``D = a b`` slots of a near-square grid (:func:`_grid_shape`): unit
         ``j`` holds slot ``j``, slots ``n..D-1`` are blank, every slot gets a uniform ticket
         and the slots whose ticket is below ``p`` act. The tickets are made smallest first:
         with ``E_i = -log u_i`` (``u_i`` element ``i`` of the draw ``base``), the ``k``-th
         smallest of ``D`` uniform tickets is ``1 - exp(-sum_{i<=k} E_i / (D - i))``, below
         ``p`` exactly when the sum is below ``-log1p(-p)``; ranks are made until one is not.
-        The ticket of rank ``k`` lands on slot ``_feistel(k, mix64(base ^ salt), h)``.
+        The ticket of rank ``k`` lands on slot ``_permute_grid(k, mix64(base ^ salt), a, b)``.
         This is ``BatchRandom.bernoulli_cells`` for one replicate, with the same float
         operations in the same order: ranks come in rounds of ``width``, the spacings of a
         round are summed in order (``np.cumsum``) and then the earlier rounds' total added.
@@ -272,8 +285,8 @@ class CounterStream:
         if p >= 1.0:
             return list(range(n))
         threshold = -math.log1p(-p)
-        half = max(4, ((n - 1).bit_length() + 1) // 2)
-        slots = 1 << (2 * half)
+        side_a, side_b = _grid_shape(n)
+        slots = side_a * side_b
         mean = slots * p
         width = int(mean + 3.0 * math.sqrt(mean) + 4.0)
         key = _mix64(base ^ _PERMUTATION_SALT)
@@ -285,7 +298,7 @@ class CounterStream:
                 running += _log(CounterStream.uniform(base, k)) / float(k - slots)
                 if not running + total < threshold:
                     return sorted(acting)
-                slot = _feistel(k, key, half)
+                slot = _permute_grid(k, key, side_a, side_b)
                 if slot < n:
                     acting.append(slot)
             total += running

@@ -57,18 +57,14 @@ def take_cells(a: npt.NDArray[Any], rows: IntpArray, cols: IntpArray) -> npt.NDA
     return a.reshape(a.shape[0] * n, *a.shape[2:]).take(flat, axis=0)
 
 
-#: Largest (cells x columns) gathered as whole rows by :func:`sum_cells`.
-_ROW_GATHER_MAX = 8192
-
-
 def sum_cells(
     a: npt.NDArray[np.int64], rows: IntpArray, cols: IntpArray, columns: npt.ArrayLike
 ) -> npt.NDArray[np.int64]:
     """``a[rows, cols][:, columns].sum(axis=-1)`` for an (R, N, K) integer array.
 
-    One flat gather per column of ``columns`` (integer sums are exact in any order); for
-    few cells and a contiguous run of columns, one gather of the cells' rows instead.
-    Indices must lie in range.
+    The cells' rows are gathered once (each cell's K values are adjacent in a
+    C-contiguous array: one cache line per cell) and the chosen columns added in order
+    (integer sums are exact in any order). Indices must lie in range.
 
     Examples
     --------
@@ -77,25 +73,15 @@ def sum_cells(
     >>> sum_cells(a, np.array([1, 0]), np.array([0, 1]), [0, 2])
     array([14,  8])
     """
-    n_k = a.shape[2]
     ks = np.asarray(columns, np.intp).reshape(-1)
-    first = int(ks[0]) if ks.size else 0
-    if (
-        ks.size > 1
-        and rows.size * n_k <= _ROW_GATHER_MAX
-        and a.flags.c_contiguous
-        and ks.tolist() == list(range(first, first + ks.size))
-    ):
-        # few cells, a contiguous run of columns: gather the cells' rows once, sum the run
-        # (fewer calls; for many cells numpy's sum over a short axis is slower than this
-        # loop of flat gathers)
-        rows_k = a.reshape(-1, n_k).take(rows * a.shape[1] + cols, axis=0)
-        return rows_k[:, first : first + ks.size].sum(axis=1, dtype=a.dtype)
-    flat = (rows * a.shape[1] + cols) * n_k
-    values = a.reshape(-1)  # a view for the ledger's C-contiguous arrays
-    out = np.zeros(flat.shape, a.dtype)
-    for k in ks:
-        out += values.take(flat + k)
+    if ks.size == 0:
+        return np.zeros(rows.shape, a.dtype)
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    block = a.reshape(-1, a.shape[2]).take(rows * a.shape[1] + cols, axis=0)
+    out = block[:, ks[0]].copy()
+    for k in ks[1:]:
+        out += block[:, k]
     return out
 
 

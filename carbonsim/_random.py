@@ -137,35 +137,76 @@ def _bits_threshold(p: float) -> int | None:
     return None if k < 0 else k << 11
 
 
-#: Distinguishes the keys of :func:`_permute` from the draw's element words.
+#: Distinguishes the keys of :func:`_permute_grid` from the draw's element words.
 _PERMUTATION_SALT = np.uint64(0xD1B54A32D192ED03)
 _FEISTEL_ROUNDS = 4
-#: Per-round key offsets of :func:`_feistel`: golden * (k + 1), wrapped to 64 bits.
+#: Per-round key offsets of :func:`_permute_grid`: golden * (k + 1), wrapped to 64 bits.
 _ROUND_OFFSETS = [np.uint64((0x9E3779B97F4A7C15 * (k + 1)) & ((1 << 64) - 1)) for k in range(4)]
+_S32 = np.uint64(32)
+#: Smallest side of the grid of :func:`_grid_shape` (at least 256 slots: a Feistel network
+#: on tiny sides reaches too few permutations).
+_MIN_SIDE = 16
 
 
-def _feistel(x: np.ndarray, keys: np.ndarray, half: int) -> np.ndarray:
-    """A balanced Feistel network on ``2 * half``-bit words (uint64), a bijection of
-    ``[0, 4**half)`` for each key (``half <= 31``): :data:`_FEISTEL_ROUNDS` rounds whose
-    round function is the top ``half`` bits of a multiply-xorshift-multiply hash of
-    ``right ^ round key`` (SplitMix64's multipliers), the round keys
-    ``key + golden * (k + 1)``."""
-    top = np.uint64(64 - half)
-    shift = np.uint64(half)
-    left = x >> shift
-    right = x & np.uint64((1 << half) - 1)
-    for offset in _ROUND_OFFSETS[:_FEISTEL_ROUNDS]:
-        f = keys + offset
-        f ^= right
+def _grid_shape(n: int) -> tuple[int, int]:
+    """Sides ``(a, b)`` of the smallest near-square grid with ``a * b >= n`` slots (fewer
+    than ``a`` of them beyond ``n``), each side at least :data:`_MIN_SIDE`."""
+    a = max(_MIN_SIDE, math.isqrt(max(n - 1, 0)) + 1)
+    b = max(_MIN_SIDE, -(-n // a))
+    return a, b
+
+
+def _permute_grid(x: np.ndarray, keys: np.ndarray, a: int, b: int) -> np.ndarray:
+    """A pseudo-random permutation of ``0 .. a*b - 1`` for each key (uint64 in, uint64
+    out, ``a, b < 2**32``): the slot ``x = x0 * b + x1`` goes through a Feistel network
+    on the mixed-radix pair ``(x0, x1)`` in ``Z_a x Z_b``, whose rounds alternately add to
+    ``x0`` modulo ``a`` and to ``x1`` modulo ``b`` a hash of the other half (a bijection
+    whatever the hash). The round function is a multiply-xorshift-multiply hash of the
+    half and the round key ``key + golden * (k + 1)`` (SplitMix64's multipliers), scaled
+    to ``[0, m)`` by a 32-bit multiply-high; :data:`_FEISTEL_ROUNDS` rounds."""
+    halves = list(np.divmod(x, np.uint64(b)))
+    sides = (np.uint64(a), np.uint64(b))
+    f = np.empty_like(x)
+    t = np.empty_like(x)
+    for k, offset in enumerate(_ROUND_OFFSETS[:_FEISTEL_ROUNDS]):
+        to, other = k % 2, 1 - k % 2
+        m = sides[to]
+        np.add(keys, offset, out=f)
+        f ^= halves[other]
         f *= _M1
-        f ^= f >> _S31
+        np.right_shift(f, _S32, out=t)
+        f ^= t
         f *= _M2
-        f >>= top
-        f ^= left
-        left, right = right, f
-    left <<= shift
-    left |= right
-    return left
+        f >>= _S32
+        f *= m
+        f >>= _S32  # in [0, m)
+        f += halves[to]  # in [0, 2m): subtract m where it reaches m
+        np.subtract(f, m, out=t)  # wraps around below m
+        np.minimum(f, t, out=halves[to])
+    out = halves[0]
+    out *= np.uint64(b)
+    out += halves[1]
+    return out
+
+
+def _prefix_cells(
+    rows: list[npt.NDArray[np.intp]], counts: list[npt.NDArray[np.intp]], firsts: list[int]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint64]]:
+    """The (row, rank) pairs of rounds of prefixes: round ``j`` gives row ``rows[j][i]``
+    the ranks ``firsts[j] .. firsts[j] + counts[j][i] - 1``."""
+    r_parts, k_parts = [], []
+    for r, c, first in zip(rows, counts, firsts, strict=True):
+        r_parts.append(np.repeat(r, c))
+        # rank within each row's run: position minus the run's start, plus the round's first
+        shift = np.cumsum(c)
+        shift -= c
+        shift -= first
+        k = np.arange(int(c.sum()), dtype=np.uint64)
+        k -= np.repeat(shift, c).astype(np.uint64)  # wrapping: the difference is >= 0
+        k_parts.append(k)
+    if len(r_parts) == 1:
+        return r_parts[0], k_parts[0]
+    return np.concatenate(r_parts), np.concatenate(k_parts)
 
 
 #: Up to this many replicates a draw's per-replicate base is mixed in Python ints.
@@ -389,8 +430,8 @@ class BatchRandom:
         ``k``-th smallest of the ``D`` slots' uniforms is below ``p`` exactly when
         ``sum_{i<=k} E_i / (D - i) < -log(1 - p)`` (Rényi's representation of uniform
         order statistics), and the slot that holds it is ``pi(k)``, a pseudo-random
-        permutation of ``0..D-1`` (a balanced Feistel network keyed by the replicate and
-        the draw); slots from ``N`` on hold no cell. Hence every cell is True with
+        permutation of ``0..D-1`` (a Feistel network on the grid's two sides, keyed by the
+        replicate and the draw); slots from ``N`` on hold no cell. Hence every cell is True with
         probability ``p`` independently of the others, the True cells at a smaller ``p``
         are a subset of those at a larger one (common random numbers: a calibration's
         objective moves smoothly with a rate), and replicate ``k`` of a batch gets exactly
@@ -431,36 +472,39 @@ class BatchRandom:
             rows_all, cols_all = np.divmod(np.arange(shape[0] * n, dtype=np.intp), n)
             return rows_all, cols_all
         threshold = -math.log1p(-p)
-        half = max(4, ((n - 1).bit_length() + 1) // 2)  # at least 256 slots
-        slots = 1 << (2 * half)
+        side_a, side_b = _grid_shape(n)
+        slots = side_a * side_b
         mean = slots * p
         # order statistics made per round: enough to pass p in most replicates at once
         width = int(mean + 3.0 * math.sqrt(mean) + 4.0)
         todo = np.arange(shape[0], dtype=np.intp)
         total = np.zeros(shape[0])
         rows: list[npt.NDArray[np.intp]] = []
-        ranks: list[npt.NDArray[np.intp]] = []
+        counts: list[npt.NDArray[np.intp]] = []
+        firsts: list[int] = []
         start = 0
         while todo.size and start < slots:
             stop = min(start + width, slots)
-            words = base[todo, None] + self._element_offsets(stop)[start:]
+            # (ranks, replicates): the running sums advance along axis 0 for all at once
+            words = self._element_offsets(stop)[start:, None] + base[None, todo]
             e = self._uniform(_mix64_inplace(words))
             np.log(e, out=e)
-            e /= np.arange(start - slots, stop - slots, dtype=np.float64)  # E_i / (D - i)
-            np.cumsum(e, axis=1, out=e)
-            e += total[todo, None]
-            hit_r, hit_k = np.nonzero(e < threshold)  # a prefix of each row
-            rows.append(todo[hit_r])
-            ranks.append(hit_k + start)
-            total[todo] = e[:, -1]
-            todo = todo[e[:, -1] < threshold]
+            e /= np.arange(start - slots, stop - slots, dtype=np.float64)[:, None]
+            np.cumsum(e, axis=0, out=e)  # E_i / (D - i), summed in rank order
+            e += total[None, todo]
+            below = e < threshold  # a prefix of each column
+            rows.append(todo)
+            counts.append(np.count_nonzero(below, axis=0))
+            firsts.append(start)
+            total[todo] = e[-1]
+            todo = todo[below[-1]]
             start = stop
-        r_all = np.concatenate(rows) if len(rows) > 1 else rows[0]
-        k_all = np.concatenate(ranks) if len(ranks) > 1 else ranks[0]
+        r_all, k_all = _prefix_cells(rows, counts, firsts)
         perm_keys = _mix64(base ^ _PERMUTATION_SALT)
-        slot = _feistel(k_all.astype(np.uint64), perm_keys[r_all], half).astype(np.intp)
-        real = slot < n
-        flat = r_all[real] * n + slot[real]
+        slot = _permute_grid(k_all, perm_keys[r_all], side_a, side_b).astype(np.intp)
+        flat = r_all * n
+        flat += slot
+        flat = flat[slot < n]  # slots from n on hold no cell
         flat.sort()
         rows_out, cols_out = np.divmod(flat, n)
         return rows_out, cols_out

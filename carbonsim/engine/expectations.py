@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from carbonsim._cells import sum_cells, take_cells
+from carbonsim._cells import sum_cells
 from carbonsim.agents.base import MarketView
 from carbonsim.engine.state import EngineState, PeriodState
 from carbonsim.market.abatement import (
@@ -59,9 +59,11 @@ class PeriodView:
     def raw_obligation(self, cells: Cells | None) -> tuple[FloatArray, FloatArray | float]:
         """Expected obligation before offsets and allocation still to come due, t."""
         p, c = self.p, self.c
+        # one flat index for every (R, N) array read at the cells
+        flat = None if cells is None else cells[0] * p.obligation.shape[1] + cells[1]
 
         def at(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-            return a if cells is None else take_cells(a, *cells)
+            return a if flat is None else a.reshape(-1).take(flat)
 
         if p.verified_known:
             ob = (at(p.obligation) - at(p.surrendered) - at(p.offsets_surrendered)).astype(

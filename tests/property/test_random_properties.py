@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carbonsim._random import BatchRandom, _feistel, replicate_seeds
+from carbonsim._random import BatchRandom, _grid_shape, _permute_grid, replicate_seeds
 
 
 @settings(max_examples=60, deadline=None)
@@ -77,12 +77,20 @@ def test_successive_draws_are_independent() -> None:
     assert abs(np.corrcoef(first.ravel(), second.ravel())[0, 1]) < 5 / np.sqrt(first.size)
 
 
-@pytest.mark.parametrize("half", [1, 2, 4, 6])
-def test_feistel_is_a_permutation_for_every_key(half: int) -> None:
-    slots = 4**half
+@pytest.mark.parametrize(("a", "b"), [(1, 1), (2, 3), (16, 16), (17, 5), (48, 47)])
+def test_grid_feistel_is_a_permutation_for_every_key(a: int, b: int) -> None:
+    slots = a * b
     for key in (0, 1, 2**63 + 12345):
-        out = _feistel(np.arange(slots, dtype=np.uint64), np.full(slots, np.uint64(key)), half)
-        assert np.array_equal(np.sort(out), np.arange(slots, dtype=np.uint64))
+        x = np.arange(slots, dtype=np.uint64)
+        out = _permute_grid(x, np.full(slots, np.uint64(key)), a, b)
+        assert np.array_equal(np.sort(out), x)
+
+
+@pytest.mark.parametrize("n", [1, 2, 255, 256, 257, 2257, 10**6])
+def test_the_grid_wastes_few_slots(n: int) -> None:
+    a, b = _grid_shape(n)
+    assert a * b >= n
+    assert a * b < max(n + a, 256 + 16)
 
 
 def test_the_work_is_proportional_to_the_true_cells() -> None:
