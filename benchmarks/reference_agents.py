@@ -108,7 +108,7 @@ PROJECT_CLASS = "ccer_new"
 OFFSET_LOTS = 20  # project owners' offers in one offset session
 LISTED, BLOCK = 0, 1
 MAX_DENOMINATOR = 1_000_000  # shares as exact fractions (carbonsim.market.compliance)
-SNAP_TOL = 1e-9  # tolerance of band snapping (carbonsim.clearing._ticks)
+SNAP_TOL = 1e-9  # tolerance of band snapping (carbonsim.clearing.ticks)
 _LINEAR = MAC_FORMS.index("linear")
 
 MARKET_COLUMNS = (

@@ -12,12 +12,6 @@ Pure-Python reference implementations used by the tests and benchmarks live in
 
 from __future__ import annotations
 
-from carbonsim.clearing._ticks import (
-    MAX_ABS_TICK,
-    band_from_reference,
-    price_to_ticks,
-    ticks_to_price,
-)
 from carbonsim.clearing.batch import CallAuctionBatchResult, call_auction_batch, demand_cutoff
 from carbonsim.clearing.call_auction import (
     ALLOCATION_RULES,
@@ -40,6 +34,12 @@ from carbonsim.clearing.order_book import (
     match_stream,
 )
 from carbonsim.clearing.sealed_bid import SealedBidResult, sealed_bid_auction
+from carbonsim.clearing.ticks import (
+    MAX_ABS_TICK,
+    band_from_reference,
+    price_to_ticks,
+    ticks_to_price,
+)
 
 __all__ = [
     "ALLOCATION_RULES",

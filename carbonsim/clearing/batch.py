@@ -18,24 +18,24 @@ import numpy as np
 import numpy.typing as npt
 
 from carbonsim._validation import as_float_array, as_int_array, check_same_length, describe
-from carbonsim.clearing._ticks import (
-    MAX_ABS_TICK,
-    _rint_ticks,
-    band_ticks,
-    check_tick,
-    snap_down,
-    snap_up,
-    ticks_to_price,
-)
 from carbonsim.clearing.call_auction import (
     NO_PRICE_TICK,
     AllocationRule,
-    _Cleared,
-    _readonly,
+    Cleared,
     apply_band,
     check_allocation,
     check_band_mode,
     clear_markets,
+    readonly,
+)
+from carbonsim.clearing.ticks import (
+    MAX_ABS_TICK,
+    band_ticks,
+    check_tick,
+    rint_ticks,
+    snap_down,
+    snap_up,
+    ticks_to_price,
 )
 
 __all__ = ["CallAuctionBatchResult", "call_auction_batch", "demand_cutoff"]
@@ -161,7 +161,7 @@ def _clear_ticks(
     band_t: tuple[IntArray, IntArray] | None,
     band_mode: str,
     rule: AllocationRule,
-) -> tuple[_Cleared, FloatArray, BoolArray]:
+) -> tuple[Cleared, FloatArray, BoolArray]:
     """The clearing of :func:`call_auction_batch` on validated integer ticks.
 
     Returns the raw per-market outcome, the fill of every order (input order) and which
@@ -224,7 +224,7 @@ def clear_session(
     """
     ref_t, has_ref = _reference_ticks_of(reference_price, tick)
     band_t = (snap_up(band[0], tick), snap_down(band[1], tick))
-    ticks = _rint_ticks("price", price, tick)
+    ticks = rint_ticks("price", price, tick)
     out, fill, _ = _clear_ticks(
         market,
         is_bid,
@@ -311,21 +311,21 @@ def call_auction_batch(
     rule = check_allocation(allocation)
     band_mode = check_band_mode(band_mode)
     ref_t, has_ref = _reference_ticks(reference_price, tick, n_markets)
-    ticks = _rint_ticks("price", p, tick)
+    ticks = rint_ticks("price", p, tick)
     band_t = None if price_band is None else band_ticks(price_band, tick, n_markets)
     if n_markets == 0:
         empty_f = np.zeros(0)
         return CallAuctionBatchResult(
-            price=_readonly(empty_f),
-            price_tick=_readonly(np.zeros(0, dtype=np.int64)),
-            volume=_readonly(np.zeros(0)),
-            imbalance=_readonly(np.zeros(0)),
-            demand=_readonly(np.zeros(0)),
-            supply=_readonly(np.zeros(0)),
-            executable=_readonly(np.zeros(0, dtype=bool)),
-            fill=_readonly(np.zeros(0)),
-            rejected=_readonly(np.zeros(n_orders, dtype=bool)),
-            n_filled=_readonly(np.zeros(0, dtype=np.int64)),
+            price=readonly(empty_f),
+            price_tick=readonly(np.zeros(0, dtype=np.int64)),
+            volume=readonly(np.zeros(0)),
+            imbalance=readonly(np.zeros(0)),
+            demand=readonly(np.zeros(0)),
+            supply=readonly(np.zeros(0)),
+            executable=readonly(np.zeros(0, dtype=bool)),
+            fill=readonly(np.zeros(0)),
+            rejected=readonly(np.zeros(n_orders, dtype=bool)),
+            n_filled=readonly(np.zeros(0, dtype=np.int64)),
             tick=tick,
         )
     out, fill, rejected = _clear_ticks(
@@ -335,16 +335,16 @@ def call_auction_batch(
     price_tick = np.where(out.has_price, out.price_tick, NO_PRICE_TICK)
     n_filled = np.bincount(mkt[fill > 0], minlength=n_markets).astype(np.int64)
     return CallAuctionBatchResult(
-        price=_readonly(price_out),
-        price_tick=_readonly(price_tick),
-        volume=_readonly(out.volume),
-        imbalance=_readonly(out.demand - out.supply),
-        demand=_readonly(out.demand),
-        supply=_readonly(out.supply),
-        executable=_readonly(out.traded),
-        fill=_readonly(fill),
-        rejected=_readonly(rejected),
-        n_filled=_readonly(n_filled),
+        price=readonly(price_out),
+        price_tick=readonly(price_tick),
+        volume=readonly(out.volume),
+        imbalance=readonly(out.demand - out.supply),
+        demand=readonly(out.demand),
+        supply=readonly(out.supply),
+        executable=readonly(out.traded),
+        fill=readonly(fill),
+        rejected=readonly(rejected),
+        n_filled=readonly(n_filled),
         tick=tick,
     )
 

@@ -66,11 +66,11 @@ import numpy.typing as npt
 from carbonsim._cells import run_groups, run_starts
 from carbonsim._registry import Registry
 from carbonsim._validation import as_float_array, check_in_range, check_same_length
-from carbonsim.clearing._ticks import (
+from carbonsim.clearing.ticks import (
     MAX_ABS_TICK,
-    _rint_ticks_range,
     band_ticks,
     check_tick,
+    rint_ticks_range,
     ticks_to_price,
 )
 
@@ -228,7 +228,7 @@ def _price_time(
     return np.minimum(qty, left)
 
 
-def _allocate(
+def allocate_marginal(
     rule: AllocationRule,
     qty: FloatArray,
     group: IntArray | None,
@@ -290,7 +290,7 @@ def apply_band(
 
 
 @dataclass(frozen=True, eq=False)
-class _Cleared:
+class Cleared:
     """Raw output of :func:`clear_markets` (ticks, per-market arrays, per-order fills)."""
 
     price_tick: IntArray
@@ -481,7 +481,7 @@ def clear_markets(
     force_compressed: bool = False,
     overwrite_ticks: bool = False,
     tick_range: tuple[int, int] | None = None,
-) -> _Cleared:
+) -> Cleared:
     """Clear ``n_markets`` call auctions on their tick grids (validated integer input).
 
     ``bid_market``/``ask_market`` ``None`` means a single market. ``fallback_tick`` is the
@@ -634,10 +634,10 @@ def clear_markets(
         marginal = np.flatnonzero(cells == col_o)
         if marginal.size:
             group = None if mkt is None else mkt[marginal]
-            fill[marginal] = _allocate(rule, qty[marginal], group, amount, total)
+            fill[marginal] = allocate_marginal(rule, qty[marginal], group, amount, total)
         fills.append(fill)
 
-    return _Cleared(
+    return Cleared(
         price_tick=price,
         has_price=has_price,
         traded=traded,
@@ -652,7 +652,7 @@ def clear_markets(
 # ----------------------------------------------------------------------------- public API
 
 
-def _readonly(arr: np.ndarray) -> np.ndarray:
+def readonly(arr: np.ndarray) -> np.ndarray:
     arr.setflags(write=False)
     return arr
 
@@ -792,8 +792,8 @@ def call_auction(
             raise ValueError(f"reference_price is too large for tick {tick!r}, got {ref!r}")
         ref_t[0] = int(ref_f)
         has_ref[0] = True
-    bt, b_range = _rint_ticks_range("bid_price", bp, tick)
-    at, a_range = _rint_ticks_range("ask_price", ap, tick)
+    bt, b_range = rint_ticks_range("bid_price", bp, tick)
+    at, a_range = rint_ticks_range("ask_price", ap, tick)
     ranges = [r for r in (b_range, a_range) if r is not None]
     lo_hi = (min(r[0] for r in ranges), max(r[1] for r in ranges)) if ranges else None
     fallback = ref_t
@@ -836,10 +836,10 @@ def call_auction(
         demand=demand,
         supply=supply,
         executable=bool(out.traded[0]),
-        bid_fill=_readonly(out.bid_fill),
-        ask_fill=_readonly(out.ask_fill),
-        bid_rejected=_readonly(bid_rej),
-        ask_rejected=_readonly(ask_rej),
+        bid_fill=readonly(out.bid_fill),
+        ask_fill=readonly(out.ask_fill),
+        bid_rejected=readonly(bid_rej),
+        ask_rejected=readonly(ask_rej),
         n_bids_filled=int(np.count_nonzero(out.bid_fill)),
         n_asks_filled=int(np.count_nonzero(out.ask_fill)),
         tick=tick,

@@ -92,7 +92,7 @@ from carbonsim._validation import (
     check_same_length,
     describe,
 )
-from carbonsim.clearing._ticks import MAX_ABS_TICK, band_ticks, check_tick, ticks_to_price
+from carbonsim.clearing.ticks import MAX_ABS_TICK, band_ticks, check_tick, ticks_to_price
 
 __all__ = [
     "BUY",

@@ -30,18 +30,18 @@ import numpy as np
 import numpy.typing as npt
 
 from carbonsim._validation import check_in_range
-from carbonsim.clearing._ticks import (
+from carbonsim.clearing.call_auction import (
+    allocate_marginal,
+    check_allocation,
+    readonly,
+    validate_side,
+)
+from carbonsim.clearing.ticks import (
     MAX_ABS_TICK,
-    _rint_ticks,
     check_tick,
+    rint_ticks,
     snap_up,
     ticks_to_price,
-)
-from carbonsim.clearing.call_auction import (
-    _allocate,
-    _readonly,
-    check_allocation,
-    validate_side,
 )
 
 __all__ = ["SealedBidResult", "sealed_bid_auction"]
@@ -142,7 +142,7 @@ def sealed_bid_auction(
     if abs(reserve / tick) > MAX_ABS_TICK:
         raise ValueError(f"reserve_price is too large for tick {tick!r}, got {reserve!r}")
     rule = check_allocation(allocation)
-    ticks = _rint_ticks("bid_price", bp, tick)
+    ticks = rint_ticks("bid_price", bp, tick)
     reserve_t = int(snap_up(reserve, tick))
     rejected = ticks < reserve_t
     fills = np.zeros(bp.size)
@@ -160,7 +160,7 @@ def sealed_bid_auction(
     winners = live[level_of > k]
     fills[winners] = bq[winners]
     marginal = live[level_of == k]
-    fills[marginal] = _allocate(
+    fills[marginal] = allocate_marginal(
         rule, bq[marginal], None, np.array([sold - above]), np.array([float(level_qty[k])])
     )
     price = float(ticks_to_price([price_t], tick)[0])
@@ -180,10 +180,10 @@ def _result(
         price=price,
         price_tick=price_tick,
         volume=volume,
-        fills=_readonly(fills),
+        fills=readonly(fills),
         unsold=supply - volume,
         n_winners=int(np.count_nonzero(fills)),
-        rejected=_readonly(rejected),
+        rejected=readonly(rejected),
         supply=supply,
         tick=tick,
     )

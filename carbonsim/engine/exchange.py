@@ -9,8 +9,8 @@ import numpy.typing as npt
 
 from carbonsim._cells import unique_inverse
 from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders
-from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
 from carbonsim.clearing.batch import clear_session
+from carbonsim.clearing.ticks import snap_down, snap_up, ticks_to_price
 from carbonsim.market.ledger import Ledger
 from carbonsim.scenario.schema import TradingSpec
 

@@ -54,7 +54,7 @@ import simpy
 from carbonsim._deprecation import check_deprecated_backend
 from carbonsim._random import BatchRandom, SeedLike, replicate_seeds
 from carbonsim.agents.base import Strategy, make_strategy
-from carbonsim.clearing._ticks import snap_down, snap_up, ticks_to_price
+from carbonsim.clearing.ticks import snap_down, snap_up, ticks_to_price
 from carbonsim.engine.calendar import trading_days
 from carbonsim.engine.memory import check_memory
 from carbonsim.engine.recorder import Recorder

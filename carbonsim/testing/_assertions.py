@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from carbonsim.clearing import price_to_ticks
-from carbonsim.clearing._ticks import snap_down, snap_up
+from carbonsim.clearing.ticks import snap_down, snap_up
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -262,7 +262,7 @@ def methodology_table() -> pd.DataFrame:
 # --------------------------------------------------------------------------------------
 
 
-def _readonly(arr: np.ndarray) -> np.ndarray:
+def readonly(arr: np.ndarray) -> np.ndarray:
     out = np.array(arr, copy=True)
     out.setflags(write=False)
     return out
@@ -377,7 +377,7 @@ class OffsetProjects:
             )
         object.__setattr__(self, "ids", index)
         for key, arr in values.items():
-            object.__setattr__(self, key, _readonly(arr))
+            object.__setattr__(self, key, readonly(arr))
 
     def __len__(self) -> int:
         return len(self.ids)

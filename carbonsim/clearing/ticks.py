@@ -120,15 +120,15 @@ def price_to_ticks(
     """
     tick = check_tick(tick)
     arr = as_float_array(name, price)
-    return _rint_ticks(name, arr, tick)
+    return rint_ticks(name, arr, tick)
 
 
-def _rint_ticks(name: str, price: npt.NDArray[np.float64], tick: float) -> npt.NDArray[np.int64]:
+def rint_ticks(name: str, price: npt.NDArray[np.float64], tick: float) -> npt.NDArray[np.int64]:
     """``np.rint(price / tick)`` as int64, with the magnitude guard (validated input)."""
-    return _rint_ticks_range(name, price, tick)[0]
+    return rint_ticks_range(name, price, tick)[0]
 
 
-def _rint_ticks_range(
+def rint_ticks_range(
     name: str, price: npt.NDArray[np.float64], tick: float
 ) -> tuple[npt.NDArray[np.int64], tuple[int, int] | None]:
     """``np.rint(price / tick)`` as int64 and its ``(min, max)`` (``None`` when empty).
