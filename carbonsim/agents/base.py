@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -23,6 +24,7 @@ __all__ = [
     "STRATEGIES",
     "MarketView",
     "Orders",
+    "Segment",
     "Strategy",
     "ViewSource",
     "check_strategy",
@@ -33,9 +35,19 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-#: Segment codes of :attr:`Orders.segment`.
-LISTED = 0
-BLOCK = 1
+
+class Segment(IntEnum):
+    """Exchange segment of an order, the codes of :attr:`Orders.segment` (int64 arrays)."""
+
+    LISTED = 0
+    """The listed agreement: the daily call auction within the +/-10% band."""
+    BLOCK = 1
+    """The block agreement: large negotiated trades within the +/-30% band."""
+
+
+#: Shorthands for :class:`Segment` members (they compare equal to their codes).
+LISTED = Segment.LISTED
+BLOCK = Segment.BLOCK
 
 
 class ViewSource(Protocol):
