@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from carbonsim import __version__
@@ -12,6 +13,14 @@ from carbonsim.engine.state import EngineState
 from carbonsim.results import Result
 
 __all__ = ["Recorder"]
+
+
+def _float_frame(
+    block: npt.NDArray[np.float64], columns: list[str], index: pd.Index
+) -> pd.DataFrame:
+    """A frame whose float columns are the rows of ``block`` (columns, rows), kept as its
+    one block without a copy (a frame built from a dict of columns copies them into one)."""
+    return pd.DataFrame(block.T, index=index, columns=columns, copy=False)
 
 
 class Recorder(EngineState):
@@ -41,18 +50,25 @@ class Recorder(EngineState):
             np.tile(np.repeat(year_codes, n), r),
         ]
         index = pd.MultiIndex(levels=levels, codes=codes, names=names, verify_integrity=False)
-        data: dict[str, Any] = {"sector": np.tile(self.units.sector_labels(), r * n_p)}
-        for key in done[0].rows:
-            # (P, R, N) -> rows of replicate 0 (each period in turn), then replicate 1, ...
-            stacked = np.stack([np.asarray(p.rows[key], np.float64) for p in done])
-            data[key] = stacked.reshape(n_p, r, n).transpose(1, 0, 2).reshape(-1)
-        return pd.DataFrame(data, index=index)
+        keys = list(done[0].rows)
+        # the float columns written once into the (column, row) block pandas keeps, rows
+        # of replicate 0 (each period in turn), then replicate 1, ...
+        block = np.empty((len(keys), r, n_p, n), np.float64)
+        for j, p in enumerate(done):
+            for k, key in enumerate(keys):
+                block[k, :, j, :] = p.rows[key]
+        frame = _float_frame(block.reshape(len(keys), -1), keys, index)
+        # the sector of each unit converted to pandas strings once, then repeated
+        sector = pd.array(self.units.sector_labels(), dtype="str")
+        frame.insert(0, "sector", sector.take(np.tile(np.arange(n), r * n_p)))
+        return frame
 
     def _result(self) -> Result:
         r = self.n_replicates
         reps = range(self.first_replicate, self.first_replicate + r)
         idx = pd.MultiIndex.from_product([reps, self.days], names=["replicate", "date"])
-        market = pd.DataFrame({k: v.reshape(-1) for k, v in self.market.items()}, index=idx)
+        block = np.stack([v.reshape(-1) for v in self.market.values()])
+        market = _float_frame(block, list(self.market), idx)
         units = self._unit_table(reps)
         trades = None
         if self.record_trades:
