@@ -1495,7 +1495,9 @@ class Market:
         share = p.spec.offset_limit_share
         draw = self.stream.next_draw()
         bid_price = [
-            self.expected_price * (1.0 - off.discount) * _exp(0.05 * CounterStream.normal(draw, j))
+            self.expected_price
+            * (1.0 - off.discount)
+            * _exp(off.bid_sigma * CounterStream.normal(draw, j))
             for j in range(len(self.units))
         ]
         if self.offer_noise is None:

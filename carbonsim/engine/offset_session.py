@@ -37,8 +37,6 @@ __all__ = [
 OFFSET_LOTS = 20  # project owners' offers per replicate in one offset session
 # standard-normal levels at which offset bids are tried as clearing cut-offs, highest first
 OFFSET_CUTOFF_Z = np.array([3.0, 2.0, 1.0, 0.0, -1.0])
-# exp(0.05 z) at those levels: the bids' lognormal factor there
-OFFSET_CUTOFF_GROWTH = np.exp(0.05 * OFFSET_CUTOFF_Z)
 
 
 def clear_offset_bids(
@@ -222,7 +220,7 @@ class OffsetSessions(PeriodEvents):
         if flat.size == 0:
             return
         assert self.offer_noise is not None
-        bid_price = self.expected_price[rows] * (1.0 - off.discount) * np.exp(0.05 * z)
+        bid_price = self.expected_price[rows] * (1.0 - off.discount) * np.exp(off.bid_sigma * z)
         ask_price = off.supply_cost * self.offer_noise
         tick = self.scenario.trading.tick
         # cut-off candidates: the ticks of a few high bid quantiles (bids are lognormal
@@ -231,7 +229,7 @@ class OffsetSessions(PeriodEvents):
             np.rint(
                 self.expected_price[None, :]
                 * (1.0 - off.discount)
-                * OFFSET_CUTOFF_GROWTH[:, None]
+                * np.exp(off.bid_sigma * OFFSET_CUTOFF_Z)[:, None]
                 / tick
             )
             - 1.0

@@ -205,6 +205,13 @@ class OffsetSpec(_Model):
         ge=0,
         le=1,
     )
+    bid_sigma: float = _f(
+        0.05,
+        description="lognormal scatter of units' offset bids around (1 - discount) x the "
+        "expected allowance price",
+        ge=0,
+        le=1,
+    )
     session_interval: int = _f(
         5, unit="sessions", description="offset market clears every n sessions", ge=1
     )

@@ -242,3 +242,19 @@ def test_fundamental_price_is_the_same_whatever_the_curve_grouping(
     alone = simulate(sc, seed=2, replicates=2, check_invariants=False).market
     assert grouped["fundamental_price"].notna().any()
     assert grouped.to_numpy().tobytes() == alone.to_numpy().tobytes()
+
+
+def test_offset_bid_scatter_is_a_scenario_parameter() -> None:
+    # offsets.bid_sigma scatters units' offset bids; a wider scatter lets the highest
+    # bids reach further above (1 - discount) x the expected price, so offsets clear higher
+    from carbonsim.scenario.loader import with_overrides
+
+    sc = load_scenario("china-national-tiny")
+    assert sc.offsets.bid_sigma == 0.05
+    narrow = simulate(sc, seed=2, replicates=2, check_invariants=False).market
+    wide_sc = with_overrides(sc, {"offsets.bid_sigma": 0.4})
+    wide = simulate(wide_sc, seed=2, replicates=2, check_invariants=False).market
+    assert narrow["offset_volume"].sum() > 0
+    assert wide["offset_price"].mean() > narrow["offset_price"].mean()
+    with pytest.raises(ValueError, match="bid_sigma"):
+        with_overrides(sc, {"offsets.bid_sigma": -0.1})
