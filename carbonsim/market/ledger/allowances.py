@@ -20,6 +20,35 @@ from carbonsim.market.ledger.journal import LedgerJournal
 __all__ = ["AllowanceOperations"]
 
 
+def _draw_owed(
+    owed: IntArray, qty: IntArray, v: int
+) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    """:func:`draw_oldest` of ``qty`` (R, N) from ``owed`` (R, N, V) over the vintages up
+    to index ``v``, on the units that owe anything there.
+
+    A unit that owes nothing in those vintages draws nothing (only positive amounts are
+    drawn on and ``qty >= 0``), so drawing on the owing units alone gives the numbers of
+    the draw over all units, without its (R, N, V) arrays (few units owe anything).
+
+    Returns
+    -------
+    rows, cols : ndarray of intp, shape (K,)
+        Replicate and unit of each owing unit.
+    take : ndarray of int64, shape (K, v + 1)
+        Tonnes drawn from each of them per vintage, oldest first.
+    drawn : ndarray of int64, shape (R, N)
+        Tonnes drawn per unit.
+    """
+    owing = owed[:, :, 0] > 0
+    for i in range(1, v + 1):  # one (R, N) slice at a time: no (R, N, V) temporary
+        owing |= owed[:, :, i] > 0
+    rows, cols = np.nonzero(owing)
+    take, _ = draw_oldest(owed[rows, cols, : v + 1][None], qty[rows, cols][None], np.arange(v + 1))
+    drawn = np.zeros_like(qty)
+    drawn[rows, cols] = take[0].sum(axis=1)
+    return rows, cols, take[0], drawn
+
+
 class AllowanceOperations(LedgerJournal):
     """Allowance operations of a :class:`~carbonsim.market.ledger.Ledger`."""
 
@@ -81,11 +110,8 @@ class AllowanceOperations(LedgerJournal):
         op = "allocate"
         v = self.vintage_index(vintage, op=op)
         q = self._per_unit(op, "qty", qty)
-        upto = np.arange(v + 1, dtype=np.int64)
-        repay_by_v, _ = draw_oldest(self._borrowed, q, upto)
-        repaid = repay_by_v.sum(axis=2)
-        ded_by_v, _ = draw_oldest(self._pending, q - repaid, upto)
-        deducted = ded_by_v.sum(axis=2)
+        repay_r, repay_n, repay_by_v, repaid = _draw_owed(self._borrowed, q, v)
+        ded_r, ded_n, ded_by_v, deducted = _draw_owed(self._pending, q - repaid, v)
         delivered = q - repaid - deducted
         out_of_gov = (delivered + deducted).sum(axis=1)
         if not issue:
@@ -97,8 +123,8 @@ class AllowanceOperations(LedgerJournal):
             self._government[:, v] -= out_of_gov
         self._allowances[:, :, v] += delivered
         self._flows["deducted"][:, v] += deducted.sum(axis=1)
-        self._borrowed -= repay_by_v
-        self._pending -= ded_by_v
+        self._borrowed[repay_r, repay_n, : v + 1] -= repay_by_v
+        self._pending[ded_r, ded_n, : v + 1] -= ded_by_v
         self._record(op, delivered.sum(axis=1), self._count(delivered))
         if repaid.any():
             self._record("repay_borrowing", repaid.sum(axis=1), self._count(repaid))
