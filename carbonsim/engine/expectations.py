@@ -99,11 +99,13 @@ class Expectations(EngineState):
     _view_source: PeriodView | None  # the current session's obligation view
 
     def _prior_emissions(self, p: PeriodState) -> FloatArray:
-        """Emissions the market expects before verification: baseline, (R, Y, N)."""
+        """Emissions the market expects before verification: baseline, the same in every
+        replicate, shape (1, Y, N) (broadcasting against the replicates)."""
         # C-contiguous: numpy's summation order (and so the last bits of a sum) depends on
         # the memory layout, and replicate k must not depend on the batch
         return np.ascontiguousarray(
-            np.broadcast_to(self.unit_size[None, None, :], p.unabated.shape), dtype=np.float64
+            np.broadcast_to(self.unit_size[None, None, :], (1, *p.unabated.shape[1:])),
+            dtype=np.float64,
         )
 
     def _update_fundamental(self) -> None:
@@ -169,9 +171,9 @@ class Expectations(EngineState):
             return
 
         # the abatement curves of every undecided emission year, prepared once and
-        # evaluated a group of curves per call: (C, R, N) emissions, a price per curve
-        # and replicate; each curve's total over the units is the same sum as alone, and
-        # the curves' totals are added in order
+        # evaluated a group of curves per call: (C, 1, N) emissions (the same in every
+        # replicate), a price per curve and replicate; each curve's total over the units
+        # is the same sum as alone, and the curves' totals are added in order
         years = [(tau, e[:, j, :]) for tau, e in blocks for j in range(e.shape[1])]
         per_group = max(1, _FUNDAMENTAL_CELLS // max(r * self.units.n_units, 1))
         groups = [

@@ -249,12 +249,15 @@ def abatement_response(
     all_linear = bool(is_linear.all())
 
     def respond(price: FloatArray) -> FloatArray:
-        p = np.broadcast_to(
-            np.asarray(price, np.float64), np.broadcast_shapes(np.shape(price), e.shape)
-        )
-        linear = np.minimum(np.maximum(p, 0.0) / mac.slope, linear_cap)
+        # the price is used at its own shape (a price per replicate is (R, 1)) and
+        # broadcast by the operations: one array of the result's shape is written, in
+        # place, instead of a temporary per operation
+        p = np.asarray(price, np.float64)
+        linear = np.empty(np.broadcast_shapes(p.shape, e.shape))
+        np.divide(np.maximum(p, 0.0), mac.slope, out=linear)
+        np.minimum(linear, linear_cap, out=linear)
         if all_linear:  # np.where would pick every linear value
-            return np.asarray(linear, np.float64)
+            return linear
         steps = np.sum(np.where(mac.step_cost <= p[..., None], pot, 0.0), axis=-1)
         return np.where(is_linear, linear, steps)
 
