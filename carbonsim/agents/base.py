@@ -29,6 +29,7 @@ __all__ = [
     "ViewSource",
     "check_strategy",
     "make_strategy",
+    "validate_orders",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -411,6 +412,54 @@ class Orders:
             qty=qty[r, u].astype(np.float64),
             segment=seg,
         )
+
+
+def validate_orders(orders: object, strategy: str, n_replicates: int, n_units: int) -> Orders:
+    """Check the orders a strategy hands to the exchange; return them.
+
+    Every order must name an existing cell (replicate in ``[0, R)``, unit in ``[0, N)``),
+    ask for whole tonnes (``qty >= 1``, integral), carry a finite positive limit price and
+    a known :class:`Segment`. The engine calls this for every strategy in every session:
+    a fractional tonne or an unknown segment code would otherwise create or destroy
+    allowances in settlement.
+
+    Raises
+    ------
+    TypeError
+        When ``orders`` is not an :class:`Orders` or an array has the wrong dtype.
+    ValueError
+        Naming the strategy, the first offending order, its cell and the value.
+    """
+    if not isinstance(orders, Orders):
+        raise TypeError(
+            f"strategy {strategy!r}: orders() must return Orders, got {type(orders).__name__}"
+        )
+    for attr, kind in (("replicate", "i"), ("unit", "i"), ("segment", "i"), ("is_buy", "b")):
+        dtype = getattr(orders, attr).dtype
+        if dtype.kind != kind:
+            raise TypeError(
+                f"strategy {strategy!r}: Orders.{attr} must have dtype "
+                f"{'int64' if kind == 'i' else 'bool'}, got {dtype}"
+            )
+    if len(orders) == 0:
+        return orders
+    rep, unit, qty, price = orders.replicate, orders.unit, orders.qty, orders.price
+    checks = (
+        ("replicate", (rep >= 0) & (rep < n_replicates), f"must lie in [0, {n_replicates})"),
+        ("unit", (unit >= 0) & (unit < n_units), f"must lie in [0, {n_units})"),
+        ("qty", (qty >= 1.0) & (np.floor(qty) == qty), "must be whole tonnes >= 1"),
+        ("price", (price > 0.0) & (price < np.inf), "must be finite and positive"),
+        ("segment", (orders.segment == LISTED) | (orders.segment == BLOCK), "must be a Segment"),
+    )
+    for attr, ok, rule in checks:
+        if not ok.all():
+            i = int(np.argmin(ok))
+            value = getattr(orders, attr)[i].item()
+            raise ValueError(
+                f"strategy {strategy!r}: order {i} (replicate {rep[i].item()}, unit "
+                f"{unit[i].item()}) has {attr} {value!r}; {attr} {rule}"
+            )
+    return orders
 
 
 @runtime_checkable

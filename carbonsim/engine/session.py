@@ -9,7 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 import simpy
 
-from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders
+from carbonsim.agents.base import BLOCK, LISTED, MarketView, Orders, validate_orders
 from carbonsim.engine.exchange import exchange_orders, nan_to_zero, settle_segments
 from carbonsim.engine.offset_session import OffsetSessions
 from carbonsim.engine.state import InvariantError, PeriodState
@@ -45,7 +45,13 @@ class TradingSessions(OffsetSessions):
         view = self._view(t, p)
         if p is not None and self._reads_gap:
             self._gap = view.gap  # auctions and buy-backs read it after the session
-        orders = Orders.concat([s.orders(view, self.rng) for s in self.strategies])
+        r_all, n_all = view.shape
+        orders = Orders.concat(
+            [
+                validate_orders(s.orders(view, self.rng), name, r_all, n_all)
+                for s, name in zip(self.strategies, self._strategy_names, strict=True)
+            ]
+        )
         orders, lo, hi, clear_price, clear_volume, fill = self._exchange(orders, view, p)
         view.close()  # settlement below changes what the view would read
         if self.check_invariants:

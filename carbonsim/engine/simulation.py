@@ -167,6 +167,7 @@ class Simulation(TradingSessions, Recorder):
         self.strategies: list[Strategy] = [
             make_strategy(s.name, s.params) for s in sc.behaviour.strategies
         ]
+        self._strategy_names = [s.name for s in sc.behaviour.strategies]
         self.mac = MACCurves.from_units(self.units)
         self.is_gas = np.broadcast_to(self.units.of_subtype("gas"), (r, n))
         self.unit_size = self.units.baseline_emissions()
@@ -316,6 +317,7 @@ class Simulation(TradingSessions, Recorder):
         env.process(self._trading_process(env))
         horizon = max([self._session_times[-1], *(p.t_deadline for p in self.periods)]) + 1.0
         env.run(until=horizon)
+        self._after_event("end of run")
         return self._result()
 
 

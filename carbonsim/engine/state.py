@@ -49,6 +49,8 @@ PROJECT_CLASS = "ccer_new"  # credits of post-relaunch projects
 #: Order of events on one calendar day, as fractions of the day: allocation, verification,
 #: the trading session, auctions, deadlines.
 T_ALLOCATE, T_VERIFY, T_SESSION, T_AUCTION, T_DEADLINE = 0.1, 0.2, 0.5, 0.6, 0.9
+#: Events after which the ledger's conservation is checked even without ``check_invariants``.
+ALWAYS_CHECKED = frozenset({"stage deadline", "deadline", "end of run"})
 
 
 def usable_offset_classes(offsets: OffsetSpec, year: int) -> list[str]:
@@ -182,17 +184,23 @@ class EngineState:
     _now: float
     _env: simpy.Environment
     _session_times: FloatArray
+    _strategy_names: list[str]
 
     def _t(self, date: dt.date) -> float:
         return max(float((pd.Timestamp(date) - self.start).days), 0.0)
 
     def _after_event(self, what: str) -> None:
-        if not self.check_invariants:
+        """Invariant checks after an event: all of them after every event with
+        ``check_invariants``; the ledger's conservation check (O(R N V), cheap next to a
+        period's sessions) after every deadline and at the end of the run, always."""
+        if not self.check_invariants and what not in ALWAYS_CHECKED:
             return
         try:
             self.ledger.check()
         except Exception as exc:  # re-raise with context
             raise InvariantError(f"ledger check failed after {what}: {exc}") from exc
+        if not self.check_invariants:
+            return
         for p in self.periods:
             if p.obligation.size and p.verified_known:
                 cap = np.floor(p.spec.offset_limit_share * p.obligation)
