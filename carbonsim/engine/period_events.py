@@ -118,22 +118,23 @@ class PeriodEvents(Expectations):
             - 0.5 * sc.behaviour.forecast_sigma**2
         )
         p.prior_obligation = self.unit_size[None, :] * len(p.years) * noise
-        for j, year in enumerate(p.years):
-            basis = p.expected_allocation / len(p.years)
-            pre = pre_allocation(basis, p.spec.pre_allocation_share).astype(np.int64)
+        # the same pre-allocation for each emission year
+        basis = p.expected_allocation / len(p.years)
+        pre = pre_allocation(basis, p.spec.pre_allocation_share).astype(np.int64)
+        for year in p.years:
             self.ledger.allocate(year, pre, issue=True)
             p.allocated += pre
-            del j
 
     def _verify(self, p: PeriodState) -> None:
         emissions = (p.unabated - p.abated).sum(axis=1)
         p.verified = np.rint(emissions).astype(np.int64)
         final_total = p.final_allocation.sum(axis=1)
+        # what each emission year's pre-allocation gave
+        pre = np.floor(
+            pre_allocation(p.expected_allocation / len(p.years), p.spec.pre_allocation_share)
+        )
         for j, year in enumerate(p.years):
-            pre_j = np.floor(
-                pre_allocation(p.expected_allocation / len(p.years), p.spec.pre_allocation_share)
-            )
-            delta = (p.final_allocation[:, j, :] - pre_j).astype(np.int64)
+            delta = (p.final_allocation[:, j, :] - pre).astype(np.int64)
             if (delta > 0).any():
                 self.ledger.allocate(year, np.maximum(delta, 0), issue=True)
             if (delta < 0).any():
@@ -216,18 +217,20 @@ class PeriodEvents(Expectations):
         banked = self.ledger.valid_holdings(p.last_year)
         total_abated = p.abated.sum(axis=1)
         pollutants = _avoided(total_abated, self.units)
+        # the recorder converts the rows to float64 as it writes its table; the arrays
+        # that a later event may still change (a later auction's allocation) are copied
         p.rows = {
             "allocated": p.allocated.copy(),
-            "emissions": p.verified.astype(np.float64),
+            "emissions": p.verified,
             "abated": total_abated,
             "abatement_cost": p.abatement_cost.sum(axis=1),
-            "surrendered": p.surrendered.astype(np.float64),
-            "offsets_surrendered": p.offsets_surrendered.astype(np.float64),
-            "shortfall": shortfall.astype(np.float64),
+            "surrendered": p.surrendered,
+            "offsets_surrendered": p.offsets_surrendered,
+            "shortfall": shortfall,
             "penalty": np.asarray(outcome.fine, np.float64),
             "bought": p.bought.copy(),
             "sold": p.sold.copy(),
-            "banked": banked.astype(np.float64),
+            "banked": banked,
             "so2_avoided": pollutants[..., 0],
             "nox_avoided": pollutants[..., 1],
             "pm_avoided": pollutants[..., 2],
