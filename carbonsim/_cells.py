@@ -85,6 +85,41 @@ def sum_cells(
     return out
 
 
+#: Fewest keys :func:`stable_order` packs (below, a stable argsort is faster).
+_PACKED_SORT_MIN = 800
+
+
+def stable_order(keys: npt.NDArray[np.int64]) -> IntpArray:
+    """``np.argsort(keys, kind="stable")`` for a 1-D integer array, faster.
+
+    Each key (less its minimum) and its position are packed into one int64, the position
+    in the low bits, and sorted with a plain ``np.sort``: packed keys are distinct, so the
+    result is the stable order, and sorting integers costs several times less than a
+    stable argsort. Falls back to the stable argsort where the packed key needs more
+    than 62 bits, and for fewer than :data:`_PACKED_SORT_MIN` keys.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> stable_order(np.array([7, 3, 7, 5])).tolist()
+    [1, 3, 0, 2]
+    """
+    size = keys.size
+    if size < _PACKED_SORT_MIN:  # few keys: the argsort's lower overhead wins
+        return np.argsort(keys, kind="stable")
+    lo = int(keys.min())
+    span = int(keys.max()) - lo + 1
+    bits = (size - 1).bit_length()
+    if span >= 2 ** (62 - bits):
+        return np.argsort(keys, kind="stable")
+    packed = keys - lo
+    packed <<= bits
+    packed += np.arange(size, dtype=packed.dtype)
+    packed.sort()
+    packed &= (1 << bits) - 1
+    return packed.astype(np.intp, copy=False)
+
+
 def unique_inverse(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], IntpArray]:
     """``np.unique(keys, return_inverse=True)`` for a 1-D integer array, with less overhead.
 
@@ -98,7 +133,7 @@ def unique_inverse(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], 
     >>> unique_inverse(np.array([7, 3, 7, 5]))
     (array([3, 5, 7]), array([2, 0, 2, 1]))
     """
-    order = np.argsort(keys, kind="stable")
+    order = stable_order(keys)
     ordered = keys[order]
     first = run_starts(ordered)
     inverse = np.empty(ordered.shape, np.intp)

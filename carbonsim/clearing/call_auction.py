@@ -63,7 +63,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from carbonsim._cells import run_groups, run_starts
+from carbonsim._cells import run_groups, run_starts, stable_order
 from carbonsim._registry import Registry
 from carbonsim._validation import as_float_array, check_in_range, check_same_length
 from carbonsim.clearing.ticks import (
@@ -248,7 +248,7 @@ def allocate_marginal(
     if group is None:
         return rule(qty, grp, amount, total)
     idx = np.flatnonzero(part[grp])
-    idx = idx[np.argsort(grp[idx], kind="stable")]
+    idx = idx[stable_order(grp[idx])]
     fill[idx] = rule(qty[idx], grp[idx], amount, total)
     return fill
 
@@ -389,8 +389,9 @@ def _dense_grid(
 def _market_tick_order(ticks: IntArray, mkt: IntArray, n_markets: int) -> IntArray:
     """``np.lexsort((ticks, mkt))``: by market, then tick, ties in input order.
 
-    One stable argsort of the combined key ``mkt * span + (tick - min)`` where it fits in
-    63 bits (about 1.7x faster than the two-key sort), the two-key sort otherwise.
+    The stable order of the combined key ``mkt * span + tick``
+    (:func:`~carbonsim._cells.stable_order`) where it fits in 62 bits, the two-key sort
+    otherwise.
     """
     if ticks.size == 0:
         return np.zeros(0, dtype=np.intp)
@@ -400,8 +401,7 @@ def _market_tick_order(ticks: IntArray, mkt: IntArray, n_markets: int) -> IntArr
         return np.lexsort((ticks, mkt))
     key = mkt * span
     key += ticks
-    key -= lo
-    return np.argsort(key, kind="stable")
+    return stable_order(key)
 
 
 def _compressed_grid(

@@ -256,3 +256,17 @@ def test_run_groups_match_the_repeat_formula(values: list[int]) -> None:
     lengths = np.diff(np.append(want_starts, arr.size))
     np.testing.assert_array_equal(run, np.repeat(np.arange(want_starts.size), lengths))
     np.testing.assert_array_equal(np.flatnonzero(run_starts(arr)), want_starts)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.integers(-(2**40), 2**40), max_size=60),
+    st.integers(0, 3),
+    st.integers(0, 2000),
+)
+def test_stable_order_is_the_stable_argsort(values: list[int], spread: int, more: int) -> None:
+    from carbonsim._cells import stable_order
+
+    # many ties or wide keys; repeated past the size where the packed sort starts
+    keys = np.resize(np.asarray(values or [0], np.int64) // (10 ** (spread * 4)), more)
+    np.testing.assert_array_equal(stable_order(keys), np.argsort(keys, kind="stable"))
