@@ -22,7 +22,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["format_number", "format_table", "markdown_table", "to_toml"]
+__all__ = [
+    "format_number",
+    "format_table",
+    "markdown_table",
+    "to_toml",
+    "toml_key",
+    "toml_value",
+]
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _WIDTH = 100  # longer arrays are written one item a line
@@ -129,7 +136,12 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 # ---------------------------------------------------------------------------- TOML
-def _key(name: str) -> str:
+def toml_key(name: str) -> str:
+    """``name`` as a TOML key: bare when it can be, else a quoted string.
+
+    >>> toml_key("n_units"), toml_key("china national")
+    ('n_units', '"china national"')
+    """
     return name if _BARE_KEY.match(name) else json.dumps(name, ensure_ascii=False)
 
 
@@ -148,7 +160,12 @@ def _inline_ok(value: Any) -> bool:
     return True
 
 
-def _value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` as an inline TOML value (mappings as inline tables; None is not handled).
+
+    >>> toml_value({"floor": 5.0, "years": [2021, 2022], "on": True})
+    '{ floor = 5.0, years = [2021, 2022], on = true }'
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -164,9 +181,13 @@ def _value(value: Any) -> str:
     if isinstance(value, Mapping):
         if not value:
             return "{}"
-        return "{ " + ", ".join(f"{_key(str(k))} = {_value(v)}" for k, v in value.items()) + " }"
+        return (
+            "{ "
+            + ", ".join(f"{toml_key(str(k))} = {toml_value(v)}" for k, v in value.items())
+            + " }"
+        )
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return json.dumps(str(value), ensure_ascii=False)
 
 
@@ -183,18 +204,22 @@ def _table(data: Mapping[str, Any], path: list[str], lines: list[str]) -> None:
     tables: list[tuple[str, Any]] = []
     for name, value in data.items():
         if value is None:
-            lines.append(f"# {_key(name)}: not set")
+            lines.append(f"# {toml_key(name)}: not set")
         elif _as_table(value, top=not path):
             tables.append((name, value))
         elif not _inline_ok(value):
-            lines.append(f"# {_key(name)}: a list holding None, not representable in TOML")
+            lines.append(f"# {toml_key(name)}: a list holding None, not representable in TOML")
         else:
-            text = f"{_key(name)} = {_value(value)}"
+            text = f"{toml_key(name)} = {toml_value(value)}"
             if len(text) > _WIDTH and isinstance(value, list):  # one item a line
-                text = f"{_key(name)} = [\n" + "".join(f"  {_value(v)},\n" for v in value) + "]"
+                text = (
+                    f"{toml_key(name)} = [\n"
+                    + "".join(f"  {toml_value(v)},\n" for v in value)
+                    + "]"
+                )
             lines.append(text)
     for name, value in tables:
-        sub = [*path, _key(name)]
+        sub = [*path, toml_key(name)]
         if isinstance(value, Mapping):
             lines.extend(["", f"[{'.'.join(sub)}]"])
             _table(value, sub, lines)

@@ -22,9 +22,11 @@ from importlib.metadata import version as _dist_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from carbonsim import __version__
+from carbonsim._version import __version__
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from carbonsim.ensemble import SweepResult
     from carbonsim.results import Result
     from carbonsim.scenario.schema import Scenario
@@ -276,9 +278,23 @@ def _summary_lines(result: Result) -> str:
     return format_table(header, rows, align="ll" + "r" * len(columns))
 
 
+def _targets_inside(result: Result, name: str) -> pd.DataFrame | None:
+    """The calibration targets of scenario ``name`` dated inside the run, for ``--plot``."""
+    import pandas as pd
+
+    from carbonsim.calibration import scenarios_with_targets, targets
+
+    dates = result.market.index.get_level_values("date")
+    if name not in scenarios_with_targets() or len(dates) == 0:
+        return None
+    table = targets(name)
+    when = pd.to_datetime(table["date"])
+    return table[(when >= dates.min()) & (when <= dates.max())]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
-    _note_deprecated_backend(args)
     """Run a scenario, print its summary and optionally write the result tables."""
+    _note_deprecated_backend(args)
     from carbonsim.engine.simulation import simulate
 
     _check_output_options(args)
@@ -315,7 +331,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if args.plot:
             from carbonsim.plot import save_all
 
-            written += save_all(result, args.out, scenario=scenario)
+            targets = _targets_inside(result, scenario.name)
+            written += save_all(result, args.out, scenario=scenario, targets=targets)
         _print_written(written, args.quiet)
     return EXIT_OK
 

@@ -56,8 +56,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from carbonsim import __version__
 from carbonsim._io import atomic_write_text, atomic_write_with
+from carbonsim._version import __version__
 
 if sys.version_info >= (3, 11):
     import tomllib

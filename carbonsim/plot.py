@@ -31,17 +31,17 @@ names the extra to install.
 Deadlines come from ``deadlines=`` when given, else from ``scenario=``, else from the
 built-in scenario named in the result's provenance when its content hash matches (a result
 of a scenario changed by overrides gets none unless one of the arguments is given).
-Targets for :func:`cumulative` and :func:`fan` come from ``targets=`` when given, else from
-``carbonsim.calibration.targets(name)`` when that module exists and knows the scenario; only
-targets inside the simulated dates are drawn then.
+Targets for :func:`cumulative` and :func:`fan` are drawn only when passed as ``targets=``,
+for example ``targets=carbonsim.calibration.targets(name)``. This module never imports
+:mod:`carbonsim.calibration`: calibration runs the engine, which builds the Results whose
+``result.plot`` loads this module, so that import would close a cycle. ``carbonsim run
+--plot`` passes the scenario's calibration targets that fall inside the simulated dates.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import importlib
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from carbonsim._io import atomic_write_with
+from carbonsim.results import MARKET_COLUMNS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -58,8 +59,6 @@ if TYPE_CHECKING:
 
     from carbonsim.results import Result
     from carbonsim.scenario.schema import Scenario
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "FAN_QUANTITIES",
@@ -204,23 +203,6 @@ def _mark_deadlines(ax: Axes, dates: list[pd.Timestamp], index: pd.Index) -> Non
             label = None
 
 
-def _calibration_targets(name: str) -> pd.DataFrame | None:
-    """``carbonsim.calibration.targets(name)`` when that module exists and knows ``name``."""
-    try:
-        module = importlib.import_module("carbonsim.calibration")
-    except ImportError:
-        return None
-    getter = getattr(module, "targets", None)
-    if getter is None:
-        return None
-    try:
-        table = getter(name)
-    except (LookupError, ValueError, FileNotFoundError) as exc:
-        log.debug("no calibration targets for %r: %s", name, exc)
-        return None
-    return table if isinstance(table, pd.DataFrame) else None
-
-
 def _target_kind(row: pd.Series) -> str | None:
     """``"cumulative_volume"``, ``"cumulative_turnover"`` or None for a target row."""
     for key in ("metric", "name", "target", "quantity"):
@@ -236,33 +218,24 @@ def _target_kind(row: pd.Series) -> str | None:
     return None
 
 
-def _targets_for(
-    result: Result, targets: pd.DataFrame | None, kinds: Sequence[str], index: pd.Index
-) -> dict[str, pd.Series]:
+def _targets_for(targets: pd.DataFrame | None, kinds: Sequence[str]) -> dict[str, pd.Series]:
     """Target values of each kind, indexed by date (tonnes or currency).
 
     ``targets`` needs columns ``date`` and ``value`` and either ``metric`` (a name with
     ``volume`` or ``turnover`` in it) or ``unit`` (``"t"`` for volume, else turnover).
-    Without ``targets``, calibration targets of the result's scenario inside ``index``.
+    Without ``targets``, none.
     """
-    none = {kind: pd.Series(dtype=np.float64) for kind in kinds}
-    explicit = targets is not None
     if targets is None:
-        name = result.provenance.get("scenario")
-        targets = _calibration_targets(name) if isinstance(name, str) else None
-        if targets is None:
-            return none
+        return {kind: pd.Series(dtype=np.float64) for kind in kinds}
     if not isinstance(targets, pd.DataFrame):
         raise TypeError(f"targets must be a pandas DataFrame, got {type(targets).__name__}")
     frame = targets.reset_index() if "date" not in targets.columns else targets
     missing = [c for c in ("date", "value") if c not in frame.columns]
     if missing:
-        if explicit:
-            raise ValueError(
-                f"targets needs columns 'date' and 'value', missing {missing}; "
-                f"columns are {list(frame.columns)}"
-            )
-        return none
+        raise ValueError(
+            f"targets needs columns 'date' and 'value', missing {missing}; "
+            f"columns are {list(frame.columns)}"
+        )
     frame = frame[frame["date"].notna() & frame["value"].notna()]
     found = np.array([_target_kind(row) for _, row in frame.iterrows()], dtype=object)
     out = {}
@@ -272,8 +245,6 @@ def _targets_for(
             rows["value"].to_numpy(np.float64),
             index=pd.DatetimeIndex(pd.to_datetime(rows["date"])),
         )
-        if not explicit and len(index):
-            values = values[(values.index >= index.min()) & (values.index <= index.max())]
         out[kind] = values.sort_index()
     return out
 
@@ -459,7 +430,7 @@ def cumulative(
     targets : pandas.DataFrame, optional
         Targets to mark: columns ``date``, ``value`` (t or currency) and ``metric`` (a name
         containing ``volume`` or ``turnover``) or ``unit`` (``"t"`` for volume, else
-        turnover). Default: ``carbonsim.calibration.targets(scenario name)`` if available.
+        turnover), e.g. ``carbonsim.calibration.targets(name)``. Default: none.
     ax : matplotlib.axes.Axes, optional
         Axes for the volume; the turnover goes on its twin.
 
@@ -475,7 +446,7 @@ def cumulative(
     sc = _scenario_for(result, scenario)
     vol = m["volume"].cumsum().to_numpy(np.float64)
     turn = m["turnover"].cumsum().to_numpy(np.float64)
-    marks = _targets_for(result, targets, ("cumulative_volume", "cumulative_turnover"), m.index)
+    marks = _targets_for(targets, ("cumulative_volume", "cumulative_turnover"))
     t_vol, t_turn = marks["cumulative_volume"], marks["cumulative_turnover"]
     v_factor, v_unit = _scale(np.concatenate([vol, t_vol.to_numpy()]), "t")
     c_factor, c_unit = _scale(np.concatenate([turn, t_turn.to_numpy()]), _currency(sc))
@@ -603,8 +574,6 @@ def offsets(result: Result, *, scenario: Scenario | None = None, ax: Axes | None
 
 def _fan_data(result: Result, quantity: str) -> tuple[pd.DataFrame, str]:
     """Dates x replicates table of ``quantity`` and its unit."""
-    from carbonsim.results import MARKET_COLUMNS
-
     market = result.market
     if quantity in FAN_QUANTITIES:
         column, unit = FAN_QUANTITIES[quantity]
@@ -662,7 +631,7 @@ def fan(
     display_unit = unit.replace("currency", _currency(sc))
     kind = FAN_QUANTITIES.get(quantity, ("", ""))[0]
     marks = (
-        _targets_for(result, targets, (quantity,), dates)[quantity]
+        _targets_for(targets, (quantity,))[quantity]
         if quantity in FAN_QUANTITIES
         else pd.Series(dtype=np.float64)
     )

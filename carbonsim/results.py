@@ -136,6 +136,9 @@ class Result:
         See :mod:`carbonsim.plot`; :meth:`~carbonsim.plot.PlotAccessor.save_all` writes
         them all as PNG files.
         """
+        # The one upward import of the package (carbonsim.plot sits above this module and
+        # imports it): deferred to first use, so importing results never loads plot. Listed
+        # with its reason in tests/unit/test_architecture.py.
         from carbonsim.plot import PlotAccessor
 
         return PlotAccessor(self)

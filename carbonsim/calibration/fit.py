@@ -58,8 +58,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from carbonsim import __version__
 from carbonsim._validation import check_in_range
+from carbonsim._version import __version__
 from carbonsim.calibration.moments import compare, simulated_moments
 from carbonsim.calibration.moments import targets as targets_of
 from carbonsim.scenario.loader import load_scenario, scenario_from_dict, with_overrides

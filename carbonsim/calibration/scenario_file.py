@@ -15,13 +15,12 @@ import logging
 import re
 import sys
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from carbonsim._format import _key, _value
+from carbonsim._format import toml_key, toml_value
 from carbonsim._io import atomic_write_text
-from carbonsim.scenario.loader import list_scenarios, scenario_from_dict
+from carbonsim.scenario.loader import builtin_files, list_scenarios, scenario_from_dict
 from carbonsim.scenario.schema import CalibrationSpec
 
 if sys.version_info >= (3, 11):
@@ -33,7 +32,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["render_calibration", "replace_calibration", "scenario_source", "write_calibration"]
 
-_BUILTIN_PACKAGE = "carbonsim.scenario.builtin"
 # a table header line: [name] or [[name]], optional trailing comment
 _HEADER = re.compile(r"^\s*\[\[?\s*([^\[\]#]+?)\s*\]\]?\s*(#.*)?$")
 _COMMENT_OR_BLANK = re.compile(r"^\s*(#.*)?$")
@@ -60,9 +58,9 @@ def _emit(data: Mapping[str, Any], path: list[str], lines: list[str]) -> None:
         if isinstance(value, Mapping):
             tables.append((name, value))
         else:
-            lines.append(f"{_key(str(name))} = {_value(value)}")
+            lines.append(f"{toml_key(str(name))} = {toml_value(value)}")
     for name, value in tables:
-        sub = [*path, _key(str(name))]
+        sub = [*path, toml_key(str(name))]
         if not value or not all(isinstance(v, Mapping) for v in value.values()):
             lines.extend(["", f"[{'.'.join(sub)}]"])  # (a table of tables needs no header)
         _emit(value, sub, lines)
@@ -186,7 +184,7 @@ def scenario_source(name_or_path: str | Path) -> Path:
     """
     key = str(name_or_path)
     if key in list_scenarios() and not Path(key).exists():
-        resource = resources.files(_BUILTIN_PACKAGE).joinpath(f"{key}.toml")
+        resource = builtin_files()[key]
         path = Path(str(resource))
         if not path.is_file():
             raise FileNotFoundError(

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "ScenarioError",
+    "builtin_files",
     "list_scenarios",
     "load_scenario",
     "parse_override",
@@ -180,7 +181,15 @@ def _validate(data: Mapping[str, Any], source: str) -> Scenario:
     return scenario
 
 
-def _builtin_files() -> dict[str, Any]:
+def builtin_files() -> dict[str, Any]:
+    """The TOML file of each built-in scenario, by name (package resources, not paths).
+
+    Each entry is an :mod:`importlib.resources` traversable (``.name``, ``.read_text()``);
+    it is a plain file on disk unless carbonsim is installed zipped.
+
+    >>> builtin_files()["china-national"].name
+    'china-national.toml'
+    """
     root = resources.files(_BUILTIN_PACKAGE)
     return {
         entry.name.removesuffix(".toml"): entry
@@ -191,7 +200,7 @@ def _builtin_files() -> dict[str, Any]:
 
 def list_scenarios() -> list[str]:
     """Names of the built-in scenarios, sorted."""
-    return sorted(_builtin_files())
+    return sorted(builtin_files())
 
 
 def _read_toml(text: str, source: str) -> dict[str, Any]:
@@ -255,7 +264,7 @@ def load_scenario(name_or_path: str | Path, *, calibrated: bool = True) -> Scena
     OSError
         If an existing file cannot be read (e.g. permission denied).
     """
-    builtin = _builtin_files()
+    builtin = builtin_files()
     key = str(name_or_path)
     path = Path(name_or_path)
     is_file = _is_file(path)

@@ -643,14 +643,14 @@ def scenario_documents(
     """
     import sys
 
-    from carbonsim.scenario.loader import _builtin_files
+    from carbonsim.scenario.loader import builtin_files
 
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
 
-    files = _builtin_files()
+    files = builtin_files()
     if base not in files:
         raise ValueError(
             f"base must name a built-in scenario, got {base!r}; valid names: "

@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from carbonsim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
-from carbonsim.scenario.loader import MAX_DEPTH, MAX_FILE_BYTES, _builtin_files
+from carbonsim.scenario.loader import MAX_DEPTH, MAX_FILE_BYTES, builtin_files
 from carbonsim.testing.strategies import scenario_documents
 
 if sys.version_info >= (3, 11):
@@ -35,7 +35,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TINY = "china-national-tiny"
-TINY_TEXT = _builtin_files()[TINY].read_text(encoding="utf-8")
+TINY_TEXT = builtin_files()[TINY].read_text(encoding="utf-8")
 TINY_DOC: dict[str, Any] = tomllib.loads(TINY_TEXT)
 
 # ------------------------------------------------------------------------------ TOML writer

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from matplotlib.figure import Figure
 
 import carbonsim as cs
 from carbonsim import plot
-from carbonsim.cli import EXIT_OK, EXIT_USAGE, main
+from carbonsim.cli import EXIT_OK, EXIT_USAGE, _targets_inside, main
 from carbonsim.results import MARKET_COLUMNS, UNIT_COLUMNS, Result
 
 TINY = "china-national-tiny"
@@ -193,42 +192,11 @@ def test_targets_need_date_and_value(synthetic: Result) -> None:
         plot.cumulative(synthetic, targets=pd.DataFrame({"value": [1.0]}))
 
 
-def test_calibration_targets_are_used_when_available(
-    synthetic: Result, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    asked: list[str] = []
-
-    def targets(name: str) -> pd.DataFrame:
-        asked.append(name)
-        return pd.DataFrame(
-            {
-                "date": pd.to_datetime(["2021-07-19", "2024-07-15"]),
-                "value": [3e6, 460e6],
-                "unit": ["t", "t"],
-                "tolerance": [0.1, 0.1],
-            }
-        )
-
-    fake = types.ModuleType("carbonsim.calibration")
-    fake.targets = targets  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "carbonsim.calibration", fake)
-    ax = plot.cumulative(synthetic).axes[0]
-    assert asked == ["synthetic"]
-    # the 2024 target lies outside the simulated dates and is left out
-    np.testing.assert_array_equal(_line(ax, "target volume"), [3.0])
-
-
-def test_calibration_targets_unknown_scenario_is_ignored(
-    synthetic: Result, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def targets(name: str) -> pd.DataFrame:
-        raise KeyError(f"no targets for {name!r}")
-
-    fake = types.ModuleType("carbonsim.calibration")
-    fake.targets = targets  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "carbonsim.calibration", fake)
-    ax = plot.cumulative(synthetic).axes[0]
-    assert "target volume" not in _labels(ax)
+def test_no_targets_unless_passed(synthetic: Result) -> None:
+    # plot sits below carbonsim.calibration and never looks targets up by itself
+    left, right = plot.cumulative(synthetic).axes
+    assert "target volume" not in _labels(left)
+    assert "target turnover" not in _labels(right)
 
 
 def test_compliance_by_sector_is_the_mean_over_replicates(synthetic: Result) -> None:
@@ -368,6 +336,23 @@ def test_run_plot_writes_figures(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert pngs == ["compliance.png", "cumulative.png", "offsets.png", "price.png", "volume.png"]
     assert str(tmp_path / "price.png") in out.splitlines()
     assert (tmp_path / "market.csv").is_file()
+
+
+def test_run_plot_targets_are_the_calibration_targets_inside_the_run(
+    synthetic: Result,
+) -> None:
+    from carbonsim.calibration import targets
+
+    assert _targets_inside(synthetic, "synthetic") is None  # a scenario without targets
+    assert _targets_inside(synthetic, "china-national").empty  # all dated after July 2021
+    market = synthetic.market.rename(index={DATES[-1]: pd.Timestamp("2024-12-31")})
+    long = Result(market=market, units=synthetic.units, provenance=synthetic.provenance)
+    inside = _targets_inside(long, "china-national")
+    assert inside is not None
+    expected = targets("china-national")
+    expected = expected[pd.to_datetime(expected["date"]) <= pd.Timestamp("2024-12-31")]
+    assert list(inside.index) == list(expected.index)
+    assert len(inside) > 0
 
 
 def test_run_plot_needs_out(capsys: pytest.CaptureFixture[str]) -> None:
