@@ -73,6 +73,32 @@ class TestAbatementAtPrice:
                 respond(price), abatement_at_price(price, mac, emissions=e)
             )
 
+    @pytest.mark.parametrize("linear_only", [False, True])
+    def test_response_broadcasts_price_against_shared_emissions(self, linear_only: bool) -> None:
+        """Emissions the same in every replicate, (C, 1, N), against a price per curve and
+        replicate, (C, R, 1), as the fundamental-price bisection calls it: the (C, R, N)
+        result has the bits of the fully broadcast call, in a new array each call."""
+        mac = MACCurves.from_units(units())
+        if linear_only:
+            mac = MACCurves(
+                form=np.zeros(3, np.int8),
+                slope=np.array([1e-3, 2e-3, 5e-4]),
+                max_share=np.array([0.2, 0.1, 0.3]),
+                step_cost=np.zeros((3, 0)),
+                step_share=np.zeros((3, 0)),
+            )
+        rng = np.random.default_rng(7)
+        e = rng.uniform(1e5, 3e6, (2, 1, 3))
+        price = rng.uniform(-30, 400, (2, 5, 1))
+        respond = abatement_response(mac, emissions=e)
+        out = respond(price)
+        full = np.broadcast_to(e, (2, 5, 3)).copy()
+        np.testing.assert_array_equal(out, abatement_at_price(price, mac, emissions=full))
+        assert out.shape == (2, 5, 3)
+        again = respond(price + 1.0)
+        assert not np.shares_memory(out, again)
+        np.testing.assert_array_equal(out, abatement_at_price(price, mac, emissions=full))
+
     def test_potential(self) -> None:
         np.testing.assert_allclose(abatement_potential(units()), [200_000.0, 340_000.0, 0.0])
 
