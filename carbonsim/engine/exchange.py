@@ -204,7 +204,7 @@ def settle_segments(
         if checked:  # the public method re-checks what the engine built
             ledger.settle_cells(rep_c, unit_c, buy_i, sell_i, px)
         else:
-            ledger._settle_cells_trusted(rep_c, unit_c, buy_i, sell_i, px)
+            ledger.settle_cells_unchecked(rep_c, unit_c, buy_i, sell_i, px)
         if bought is not None and sold is not None:  # unique cells: flat updates
             bought.reshape(-1)[cell] += buy_i
             sold.reshape(-1)[cell] += sell_i

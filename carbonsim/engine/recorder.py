@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from carbonsim import __version__
+from carbonsim._version import __version__
 from carbonsim.engine.state import EngineState
 from carbonsim.results import Result
 

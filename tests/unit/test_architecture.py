@@ -78,13 +78,7 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
 
 #: Imports in other people's files that break (a) or (d), to be removed by their owners:
 #: (importer, imported module) -> who fixes it, and how.
-PENDING_EDGES: dict[tuple[str, str], str] = {
-    ("carbonsim.engine.recorder", "carbonsim"): (
-        "engine owner: 'from carbonsim import __version__' imports the façade, which loads "
-        "carbonsim.engine lazily (a cycle through carbonsim/__init__.py); use "
-        "'from carbonsim._version import __version__'"
-    ),
-}
+PENDING_EDGES: dict[tuple[str, str], str] = {}
 
 #: Private imports across rooms, to be removed by their owners: (importer, first private
 #: dotted name reached, e.g. "carbonsim.clearing._ticks") -> who fixes it, and how. Empty:
@@ -99,12 +93,7 @@ LONG_MODULES: dict[str, str] = {
 }
 
 #: Private attributes read on objects of other modules: (module, attribute) -> who fixes it.
-PENDING_PRIVATE_ATTRIBUTES: dict[tuple[str, str], str] = {
-    ("carbonsim.engine.exchange", "_settle_cells_trusted"): (
-        "engine owner: call the public alias ledger.settle_cells_unchecked "
-        "(carbonsim/market/ledger/settlement.py)"
-    ),
-}
+PENDING_PRIVATE_ATTRIBUTES: dict[tuple[str, str], str] = {}
 
 
 # ---------------------------------------------------------------------------- the graph

@@ -257,6 +257,3 @@ class TradeSettlement(LedgerJournal):
         flow = np.zeros_like(self._allowances)
         flow[rep, unit, :] = flow_c
         return flow
-
-    #: The former private name of :meth:`settle_cells_unchecked`, kept while callers move.
-    _settle_cells_trusted = settle_cells_unchecked
