@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"turnover {turnover:,.2f} bn {scenario.currency} (published: nearly 27 bn)"
         )
     if args.plots:
-        for path in result.plot.save_all(args.plots, scenario=scenario):
+        # the seed documents' figures, as circles on the cumulative plot
+        targets = cs.calibration.targets(scenario.name)
+        for path in result.plot.save_all(args.plots, scenario=scenario, targets=targets):
             print(f"wrote {path}")
     return 0
 
