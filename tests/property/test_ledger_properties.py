@@ -350,6 +350,14 @@ class LedgerMachine(RuleBasedStateMachine):
         report = self.ledger.check()
         led, ref = self.ledger, self.ref
         np.testing.assert_array_equal(led.allowances, ref.hold)
+        # valid holdings, read through the ledger's cache (kept current by settlement,
+        # dropped by every other change), equal the sums over the valid vintages
+        for year in VINTAGES:
+            valid = [i for i, v in enumerate(VINTAGES) if v <= year]
+            want = np.asarray(ref.hold)[:, :, valid].sum(axis=2)
+            np.testing.assert_array_equal(led.valid_holdings(year), want)
+            rows, cols = np.nonzero(np.ones(want.shape, bool))
+            np.testing.assert_array_equal(led.valid_holdings_at(year, rows, cols), want.ravel())
         np.testing.assert_array_equal(led.government_allowances, ref.gov)
         for name, arr in ref.flows.items():
             np.testing.assert_array_equal(getattr(led, name), arr, err_msg=name)

@@ -15,7 +15,6 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from carbonsim._cells import sum_cells
 from carbonsim._validation import as_float_array, as_int_array, describe
 from carbonsim.market.ledger.common import (
     CASH_ATOL,
@@ -30,6 +29,9 @@ from carbonsim.market.ledger.common import (
 )
 
 __all__ = ["LedgerAccounts"]
+
+#: Most (year, vintage rule) pairs whose valid holdings are kept (a period reads one or two).
+_VALID_CACHE_SIZE = 4
 
 _ALLOWANCE_FLOWS = (
     "issued",
@@ -100,6 +102,9 @@ class LedgerAccounts:
 
         r, n, v, k = int(n_replicates), len(ids), len(vint), len(classes)
         self._allowances = np.zeros((r, n, v), np.int64)
+        # valid holdings per (year, vintage rule), (R, N): kept current by settlement,
+        # dropped by every other change of the units' allowances
+        self._valid_cache: dict[tuple[int, VintageRule | None], IntArray] = {}
         self._offsets = np.zeros((r, n, k), np.int64)
         self._cash = np.zeros((r, n), np.float64)
         self._government = np.zeros((r, v), np.int64)
@@ -464,15 +469,36 @@ class LedgerAccounts:
         Returns
         -------
         ndarray of int64, shape (R, N)
+            A new array.
         """
+        return self._valid(year, rule).copy()
+
+    def _valid(self, year: int, rule: VintageRule | None) -> IntArray:
+        """The cached valid holdings of ``(year, rule)`` (R, N), computed when missing.
+
+        Settlement keeps every cached array current at the cells it moves; any other
+        change of the units' allowances drops the cache (:meth:`_holdings_changed`).
+        """
+        key = (int(year), rule)
+        cached = self._valid_cache.get(key)
+        if cached is not None:
+            return cached
         idx = self._valid_vintage_indices(year, rule)
         if len(idx) and (np.diff(idx) == 1).all():  # a contiguous range: no copy
             view = self._allowances[:, :, idx[0] : idx[-1] + 1]
             out = view[:, :, 0].copy()
             for k in range(1, view.shape[2]):
                 out += view[:, :, k]
-            return out
-        return self._allowances[:, :, idx].sum(axis=2)
+        else:
+            out = self._allowances[:, :, idx].sum(axis=2)
+        if len(self._valid_cache) >= _VALID_CACHE_SIZE:
+            self._valid_cache.clear()
+        self._valid_cache[key] = out
+        return out
+
+    def _holdings_changed(self) -> None:
+        """Forget the cached valid holdings: the units' allowances changed."""
+        self._valid_cache.clear()
 
     def valid_holdings_at(
         self,
@@ -497,7 +523,6 @@ class LedgerAccounts:
         -------
         ndarray of int64, shape (M,)
         """
-        idx = self._valid_vintage_indices(year, rule)
         rows = np.asarray(replicates, np.intp)
         cols = np.asarray(units, np.intp)
         if rows.shape != cols.shape:
@@ -515,4 +540,4 @@ class LedgerAccounts:
                 f"valid_holdings_at: cells must lie in [0, {self.n_replicates}) x "
                 f"[0, {self.n_units})"
             )
-        return sum_cells(self._allowances, rows, cols, idx)
+        return self._valid(year, rule).reshape(-1).take(rows * self.n_units + cols)

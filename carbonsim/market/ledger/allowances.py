@@ -122,6 +122,7 @@ class AllowanceOperations(LedgerJournal):
         else:
             self._government[:, v] -= out_of_gov
         self._allowances[:, :, v] += delivered
+        self._holdings_changed()
         self._flows["deducted"][:, v] += deducted.sum(axis=1)
         self._borrowed[repay_r, repay_n, : v + 1] -= repay_by_v
         self._pending[ded_r, ded_n, : v + 1] -= ded_by_v
@@ -143,6 +144,7 @@ class AllowanceOperations(LedgerJournal):
         q = self._per_unit(op, "qty", qty)
         take = self._draw(op, q, np.array([v], dtype=np.int64))
         self._allowances -= take
+        self._holdings_changed()
         self._government[:, v] += q.sum(axis=1)
         self._record(op, q.sum(axis=1), self._count(q))
 
@@ -169,6 +171,7 @@ class AllowanceOperations(LedgerJournal):
         self._check_cash(op, new_cash)
         self._government[:, v] -= total
         self._allowances[:, :, v] += q
+        self._holdings_changed()
         self._cash[...] = new_cash
         self._government_cash += payment.sum(axis=1)
         self._record(op, total, self._count(q), payment.sum(axis=1))
@@ -197,6 +200,7 @@ class AllowanceOperations(LedgerJournal):
         take = self._draw(op, q, vidx)
         payment = p * q
         self._allowances -= take
+        self._holdings_changed()
         self._government += take.sum(axis=1)
         self._cash += payment
         self._government_cash -= payment.sum(axis=1)
@@ -247,6 +251,7 @@ class AllowanceOperations(LedgerJournal):
             self._cash[...] = new_cash
             paid = (p * np.maximum(d, 0)).sum(axis=1)
         self._allowances[:, :, v] = new
+        self._holdings_changed()
         self._record(op, np.maximum(d, 0).sum(axis=1), self._count(d), paid)
 
     def surrender(
@@ -283,6 +288,7 @@ class AllowanceOperations(LedgerJournal):
         vidx = self._vintage_indices(op, vintages)
         take = self._draw(op, q, vidx)
         self._allowances -= take
+        self._holdings_changed()
         self._flows[account] += take.sum(axis=1)
         self._record(op, q.sum(axis=1), self._count(q))
         return take
@@ -336,6 +342,7 @@ class AllowanceOperations(LedgerJournal):
         units = np.maximum(self._allowances[:, :, v], 0)
         gov = self._government[:, v].copy()
         self._allowances[:, :, v] -= units
+        self._holdings_changed()
         self._government[:, v] = 0
         self._flows["expired"][:, v] += units.sum(axis=1) + gov
         self._record(op, units.sum(axis=1) + gov, self._count(units))
@@ -377,6 +384,7 @@ class AllowanceOperations(LedgerJournal):
         take = self._draw(op, q, vidx)
         self._allowances -= take
         self._allowances[:, :, t] += q
+        self._holdings_changed()
         self._flows["carried_out"] += take.sum(axis=1)
         self._flows["carried_in"][:, t] += q.sum(axis=1)
         self._record(op, q.sum(axis=1), self._count(q))
@@ -431,5 +439,6 @@ class AllowanceOperations(LedgerJournal):
         else:
             self._flows["issued"][:, v] += total
         self._allowances[:, :, v] += q
+        self._holdings_changed()
         self._borrowed[:, :, v] += q
         self._record(op, total, self._count(q))

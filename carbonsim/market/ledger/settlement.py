@@ -87,6 +87,7 @@ class TradeSettlement(LedgerJournal):
         for j, v in enumerate(moving):  # cells are unique: plain fancy updates
             allow[base_s + v] -= delivered[:, j]
             allow[base_b + v] += received[:, j]
+        self._settle_valid_holdings(flat[sell], flat[buy], moving, delivered, received)
         cash[flat] = new_cash
         r_ = self.n_replicates
         moved = np.bincount(rep[sell][delivered.sum(axis=1) != 0], minlength=r_) + np.bincount(
@@ -102,6 +103,26 @@ class TradeSettlement(LedgerJournal):
         flow[np.ix_(sell, cols)] -= delivered
         flow[np.ix_(buy, cols)] += received
         return flow
+
+    def _settle_valid_holdings(
+        self,
+        sellers: IntArray,
+        buyers: IntArray,
+        moving: list[int],
+        delivered: IntArray,
+        received: IntArray,
+    ) -> None:
+        """Keep the cached valid holdings current after a settlement: each cached (year,
+        rule) array loses, at the sellers' flat cells, the tonnes delivered from its valid
+        vintages and gains, at the buyers', those received (integers: exact)."""
+        for (year, rule), valid in self._valid_cache.items():
+            ok = set(self._valid_vintage_indices(year, rule).tolist())
+            cols = [j for j, v in enumerate(moving) if v in ok]
+            if not cols:
+                continue
+            flat = valid.reshape(-1)
+            flat[sellers] -= delivered[:, cols].sum(axis=1)
+            flat[buyers] += received[:, cols].sum(axis=1)
 
     def settle_cells(
         self,
