@@ -115,14 +115,23 @@ class TradeSettlement(LedgerJournal):
         """Keep the cached valid holdings current after a settlement: each cached (year,
         rule) array loses, at the sellers' flat cells, the tonnes delivered from its valid
         vintages and gains, at the buyers', those received (integers: exact)."""
+        if not self._valid_cache:
+            return
+        whole: tuple[IntArray, IntArray] | None = None  # the totals over every moving vintage
         for (year, rule), valid in self._valid_cache.items():
-            ok = set(self._valid_vintage_indices(year, rule).tolist())
-            cols = [j for j, v in enumerate(moving) if v in ok]
-            if not cols:
+            ok = self._valid_vintage_indices(year, rule)
+            cols = np.flatnonzero(np.isin(moving, ok))
+            if cols.size == 0:
                 continue
+            if cols.size == len(moving):
+                if whole is None:
+                    whole = (delivered.sum(axis=1), received.sum(axis=1))
+                out, got = whole
+            else:
+                out, got = delivered[:, cols].sum(axis=1), received[:, cols].sum(axis=1)
             flat = valid.reshape(-1)
-            flat[sellers] -= delivered[:, cols].sum(axis=1)
-            flat[buyers] += received[:, cols].sum(axis=1)
+            flat[sellers] -= out
+            flat[buyers] += got
 
     def settle_cells(
         self,
