@@ -194,6 +194,9 @@ def _prefix_cells(
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint64]]:
     """The (row, rank) pairs of rounds of prefixes: round ``j`` gives row ``rows[j][i]``
     the ranks ``firsts[j] .. firsts[j] + counts[j][i] - 1``."""
+    if len(rows) == 1 and rows[0].size == 1:  # one replicate, one round: ranks 0..c-1
+        count = int(counts[0][0])
+        return np.full(count, rows[0][0], np.intp), np.arange(count, dtype=np.uint64)
     r_parts, k_parts = [], []
     for r, c, first in zip(rows, counts, firsts, strict=True):
         r_parts.append(np.repeat(r, c))

@@ -119,11 +119,11 @@ class TradeSettlement(LedgerJournal):
             return
         whole: tuple[IntArray, IntArray] | None = None  # the totals over every moving vintage
         for (year, rule), valid in self._valid_cache.items():
-            ok = self._valid_vintage_indices(year, rule)
-            cols = np.flatnonzero(np.isin(moving, ok))
-            if cols.size == 0:
+            ok = set(self._valid_vintage_indices(year, rule).tolist())
+            cols = [j for j, v in enumerate(moving) if v in ok]
+            if not cols:
                 continue
-            if cols.size == len(moving):
+            if len(cols) == len(moving):
                 if whole is None:
                     whole = (delivered.sum(axis=1), received.sum(axis=1))
                 out, got = whole
