@@ -32,14 +32,6 @@ def nan_to_zero(x: FloatArray) -> FloatArray:
     return np.where(np.isnan(x), 0.0, x)
 
 
-def _bands(reference: FloatArray, fraction: float, tick: float) -> tuple[FloatArray, FloatArray]:
-    """Price band ``reference * (1 -/+ fraction)`` snapped inward to the tick grid, (R,) each."""
-    lo_t = np.asarray(snap_up(reference * (1.0 - fraction), tick), np.int64)
-    hi_t = np.asarray(snap_down(reference * (1.0 + fraction), tick), np.int64)
-    hi_t = np.maximum(hi_t, lo_t)
-    return ticks_to_price(lo_t, tick), ticks_to_price(hi_t, tick)
-
-
 def session_bands(
     reference: FloatArray,
     listed_band: float,
@@ -50,19 +42,23 @@ def session_bands(
 ) -> tuple[FloatArray, FloatArray]:
     """A session's price bands ``(lo, hi)``, each (2R,): listed markets, then block markets.
 
-    The daily bands around ``reference`` (:func:`_bands`); a policy floor or ceiling (on
-    the grid) overrides them: trades never cross the limit, and a band lying wholly beyond
-    it collapses onto the limit.
+    The daily bands ``reference * (1 -/+ band)`` snapped inward to the tick grid; a policy
+    floor or ceiling (on the grid) overrides them: trades never cross the limit, and a band
+    lying wholly beyond it collapses onto the limit.
     """
-    lo_l, hi_l = _bands(reference, listed_band, tick)
-    lo_b, hi_b = _bands(reference, block_band, tick)
+    r = reference.shape[0]
+    both = np.concatenate([reference, reference])
+    lo_t = snap_up(both * np.repeat([1.0 - listed_band, 1.0 - block_band], r), tick)
+    hi_t = snap_down(both * np.repeat([1.0 + listed_band, 1.0 + block_band], r), tick)
+    np.maximum(hi_t, lo_t, out=hi_t)
+    lo, hi = ticks_to_price(lo_t, tick), ticks_to_price(hi_t, tick)
     if floor is not None:
-        lo_l, lo_b = np.maximum(lo_l, floor), np.maximum(lo_b, floor)
-        hi_l, hi_b = np.maximum(hi_l, lo_l), np.maximum(hi_b, lo_b)
+        np.maximum(lo, floor, out=lo)
+        np.maximum(hi, lo, out=hi)
     if ceiling is not None:
-        hi_l, hi_b = np.minimum(hi_l, ceiling), np.minimum(hi_b, ceiling)
-        lo_l, lo_b = np.minimum(lo_l, hi_l), np.minimum(lo_b, hi_b)
-    return np.concatenate([lo_l, lo_b]), np.concatenate([hi_l, hi_b])
+        np.minimum(hi, ceiling, out=hi)
+        np.minimum(lo, hi, out=lo)
+    return lo, hi
 
 
 def check_order_cells(orders: Orders, n_replicates: int, n_units: int) -> None:
