@@ -305,7 +305,9 @@ class BatchRandom:
             self._offsets = _GOLDEN * np.arange(1, per + 1, dtype=np.uint64)
         return self._offsets[:per]
 
-    def _bits_where(self, shape: tuple[int, ...], where: Where) -> np.ndarray:
+    def _bits_where(self, shape: tuple[int, ...], where: Where, count: int = 1) -> np.ndarray:
+        """The words of ``count`` consecutive draws at the cells ``where``: shape (K,) for
+        one draw, (count, K) for several (row ``i`` the ``i``-th draw)."""
         per = self._check_shape(shape)
         if isinstance(where, tuple):
             if len(shape) != 2:
@@ -318,9 +320,15 @@ class BatchRandom:
             if tuple(mask.shape) != shape:
                 raise ValueError(f"where must have the draw's shape {shape}, got {mask.shape}")
             r, j = np.nonzero(mask.reshape(shape[0], -1))
-        base = self._next_base()[r]
-        base += self._element_offsets(per).take(j)
-        return _mix64_inplace(base)
+        offsets = self._element_offsets(per).take(j)
+        if count == 1:
+            base = self._next_base()[r]
+            base += offsets
+            return _mix64_inplace(base)
+        bases = np.stack([self._next_base() for _ in range(count)])  # (count, R)
+        words = bases[:, r]
+        words += offsets
+        return _mix64_inplace(words)
 
     def _next_base(self) -> np.ndarray:
         """``mix64(key_r ^ mix64(c))`` per replicate for the next draw ``c`` (R,), uint64;
@@ -407,7 +415,8 @@ class BatchRandom:
     ) -> npt.NDArray[np.float64]:
         """``count`` consecutive masked draws of :meth:`random` at the same cells, stacked:
         shape (count, K), row ``i`` equal to the ``i``-th of ``count`` calls of
-        ``self.random(shape, where)``.
+        ``self.random(shape, where)`` (the draw counter advances by ``count``), hashed in
+        one pass.
 
         Examples
         --------
@@ -418,7 +427,10 @@ class BatchRandom:
         >>> bool((a[1] == [b.random((2, 5), cells), b.random((2, 5), cells)][1]).all())
         True
         """
-        return np.stack([self.random(shape, where) for _ in range(int(count))])
+        count = int(count)
+        if count < 1:
+            raise ValueError(f"random_draws: count must be >= 1, got {count}")
+        return self._uniform(self._bits_where(tuple(int(x) for x in shape), where, count))
 
     def bernoulli_cells(
         self, shape: tuple[int, int], p: float

@@ -27,6 +27,7 @@ from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
+from scipy.special import ndtri
 
 from carbonsim._random import BatchRandom
 from carbonsim._validation import check_in_range, check_share
@@ -133,8 +134,9 @@ class ComplianceTrader:
         keep = qty >= np.maximum(min_order, 1.0)
         r, u, is_buy, q = r[keep], u[keep], short[keep], qty[keep]
         # only the ordering cells are drawn (identical to the same cells of a full draw)
-        z = rng.standard_normal(shape, where=(r, u))
-        to_block_u = rng.random(shape, where=(r, u))
+        u2 = rng.random_draws(shape, (r, u), 2)  # the same numbers as two masked draws
+        z = ndtri(u2[0])
+        to_block_u = u2[1]
         reference = (
             self.price_weight * view.last_close + (1.0 - self.price_weight) * view.expected_price
         )[r]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from scipy.special import ndtri
 
 from carbonsim._random import BatchRandom
 from carbonsim._validation import check_in_range, check_share
@@ -57,13 +58,13 @@ class NoiseTrader:
         """Random orders for this session."""
         shape = view.shape
         r, u = rng.bernoulli_cells(shape, self.activity)
-        is_buy = rng.bernoulli(shape, 0.5, where=(r, u))
+        # three draws at the acting cells, hashed at once: side, size, price
+        draws = rng.random_draws(shape, (r, u), 3)
+        is_buy = draws[0] < 0.5
         size = view.unit_size[u] * self.size_share
-        qty = np.floor(size * np.exp(self.size_sigma * rng.standard_normal(shape, where=(r, u))))
+        qty = np.floor(size * np.exp(self.size_sigma * ndtri(draws[1])))
         qty = np.where(is_buy, qty, np.minimum(qty, np.floor(view.holdings_at(r, u))))
-        price = view.last_close[r] * np.exp(
-            self.price_sigma * rng.standard_normal(shape, where=(r, u))
-        )
+        price = view.last_close[r] * np.exp(self.price_sigma * ndtri(draws[2]))
         keep = qty >= max(self.min_order, 1.0)
         return Orders(
             replicate=r[keep].astype(np.int64),
