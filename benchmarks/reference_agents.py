@@ -61,9 +61,9 @@ Scope: the rules the built-in China national scenarios use, plus price floors an
 ceilings, scenarios without abatement and the three registered penalty regimes (with the
 EU rule's carried obligation). Government auctions, the market stability reserve, the
 Beijing band trigger, post-relaunch offset projects and strategies other than
-``compliance`` and ``noise`` are not implemented; :func:`run_reference` refuses scenarios
-that use them. (The periods' ``borrowing`` and ``banking_limit`` flags change nothing in
-the engine's run, so they change nothing here either.)
+``compliance`` and ``noise`` and the 2024-25 banking limit (``banking_limit``) are not
+implemented; :func:`run_reference` refuses scenarios that use them. The 2021-22 borrowing
+rule (``borrowing``) is.
 """
 
 from __future__ import annotations
@@ -511,6 +511,7 @@ class Unit:
         self.allowances = [0] * n_vintages
         self.offsets = [0] * n_classes
         self.pending = [0] * n_vintages
+        self.borrowed = [0] * n_vintages  # advances on later vintages, repaid first
         self.cash = 0.0
         self.carried = 0
         self.cycles = [
@@ -562,8 +563,13 @@ class Unit:
         return sum(self.allowances[: last_vpos + 1])
 
     def receive_allocation(self, vpos: int, qty: int) -> None:
-        """Allocation of vintage ``vpos``, net of pending deductions (oldest first)."""
+        """Allocation of vintage ``vpos``, net of borrowing to repay and then pending
+        deductions (each oldest first)."""
         rem = qty
+        for v in range(vpos + 1):
+            take = min(rem, max(self.borrowed[v], 0))
+            self.borrowed[v] -= take
+            rem -= take
         for v in range(vpos + 1):
             take = min(rem, max(self.pending[v], 0))
             self.pending[v] -= take
@@ -961,6 +967,8 @@ def check_supported(sc: Scenario) -> None:
     for p in sc.periods:
         if p.auction_remainder:
             problems.append(f"periods[{p.name}].auction_remainder")
+        if p.banking_limit:
+            problems.append(f"periods[{p.name}].banking_limit")
     for s in sc.behaviour.strategies:
         if s.name not in RULES:
             problems.append(f"strategy {s.name!r}")
@@ -1246,8 +1254,26 @@ class Market:
             u.deliver_oldest(allow, range(last + 1))
             cy.surrendered += allow
             cy.offsets_surrendered += off_total
+        if final and p.spec.borrowing and last + 1 < len(self.vpos):
+            self._borrow(p, last + 1)
         if final:
             self._close_period(p)
+
+    def _borrow(self, p: Period, next_vpos: int) -> None:
+        """The 2021-22 borrowing rule: a unit whose obligation exceeds its allocation by
+        more than 10% of the allocation borrows what it still lacks, up to half of that
+        gap, from the next vintage and surrenders it; the advance is repaid out of its next
+        allocation of that vintage."""
+        for u in self.units:
+            cy = u.cycles[p.k]
+            short = max(cy.obligation - cy.surrendered - cy.offsets_surrendered, 0)
+            allocated = int(cy.allocated)
+            gap = max(cy.obligation - allocated, 0)
+            if short == 0 or gap == 0 or not gap * 10 > allocated:
+                continue
+            qty = min(short, gap // 2)
+            u.borrowed[next_vpos] += qty  # borrowed and surrendered at once
+            cy.surrendered += qty
 
     def _close_period(self, p: Period) -> None:
         regime = None

@@ -26,7 +26,13 @@ from carbonsim.market.abatement import (
 )
 from carbonsim.market.abatement import avoided_pollutants as _avoided
 from carbonsim.market.allocation import AllocationInputs, allocate, pre_allocation
-from carbonsim.market.compliance import apply_surrender, deadline_stages, obligation
+from carbonsim.market.compliance import (
+    apply_banking_limit,
+    apply_surrender,
+    borrowing_amount,
+    deadline_stages,
+    obligation,
+)
 from carbonsim.market.penalties import assess_penalty, enforce, reference_price
 from carbonsim.market.policy import (
     msr_intake,
@@ -191,7 +197,59 @@ class PeriodEvents(Expectations):
         p.surrendered += res.allowances
         p.offsets_surrendered += res.offsets.sum(axis=-1)
         if final:
+            if p.spec.borrowing:
+                self._borrow_and_surrender(p)
             self._close_period(p)
+            if p.spec.banking_limit:
+                self._limit_banking(p)
+
+    def _borrow_and_surrender(self, p: PeriodState) -> None:
+        """The 2021-22 borrowing rule at the final deadline: a unit whose obligation
+        exceeds its allocation by more than 10% of the allocation may borrow up to half of
+        that gap from the next vintage (``ets-rules.md``, "Borrowing";
+        :func:`~carbonsim.market.compliance.borrowing_amount`); it borrows what it still
+        lacks after its own allowances and offsets, within that limit, and surrenders it.
+        The advance is deducted from its next allocation of that vintage by the ledger."""
+        shortfall = np.maximum(p.obligation - p.surrendered - p.offsets_surrendered, 0)
+        next_vintage = p.last_year + 1
+        if not shortfall.any() or next_vintage not in self.vintages:
+            return
+        allocation = p.allocated.astype(np.int64)
+        gap = np.maximum(p.obligation - allocation, 0)
+        limit = borrowing_amount(gap, allocation, p.last_year, years=(p.last_year,))
+        qty = np.minimum(shortfall, limit)
+        if not qty.any():
+            return
+        self.ledger.borrow(qty, next_vintage)
+        res = apply_surrender(
+            self.ledger,
+            qty,
+            p.last_year,
+            offset_cap=np.zeros_like(qty),
+            eligible_vintages=[next_vintage],
+        )
+        p.surrendered += res.allowances
+
+    def _limit_banking(self, p: PeriodState) -> None:
+        """The 2024-25 banking limit after the final deadline: a unit keeps at most
+        10,000 t + 1.5 x its net sales over the period of its allowances of the period's
+        vintages and older, converted into the next vintage; the rest is cancelled
+        (``ets-rules.md``, "Banking"; :func:`~carbonsim.market.compliance.
+        apply_banking_limit`). Without a next vintage in the scenario the kept tonnes stay
+        in their vintages."""
+        net_sales = np.rint(p.sold - p.bought).astype(np.int64)
+        old = [v for v in self.vintages if v <= p.last_year]
+        into = p.last_year + 1 if p.last_year + 1 in self.vintages else None
+        res = apply_banking_limit(
+            self.ledger,
+            net_sales,
+            p.last_year,
+            from_vintages=old,
+            into_vintage=into,
+            restricted_years=(p.last_year,),
+        )
+        # the surplus carried forward is what the limit kept
+        p.rows["banked"] = p.rows["banked"] - res.cancelled
 
     def _close_period(self, p: PeriodState) -> None:
         shortfall = np.maximum(p.obligation - p.surrendered - p.offsets_surrendered, 0)

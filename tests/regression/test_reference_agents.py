@@ -240,3 +240,34 @@ def test_eu_penalty_with_carried_obligation_agrees() -> None:
 def test_unmodelled_features_are_refused() -> None:
     with pytest.raises(ValueError, match=r"does not model: policy\.msr"):
         ra.run_reference("eu-ets-tiny", seed=0)
+
+
+def test_borrowing_agrees() -> None:
+    """The 2021-22 borrowing rule where it binds: the national schedule with 60 units whose
+    benchmarks are 12% tighter and compliance traders that trade little, so units short
+    by more than 10% of their allocation borrow from the 2023 vintage (repaid out of the
+    2023 allocation of the next period)."""
+    sc = cs.with_overrides(
+        cs.load_scenario("china-national"),
+        {
+            "population.n_units": 60,
+            "population.total_emissions": 1.2e8,
+            "periods.*.allocation_params": {"benchmark_scale": 0.88},
+            "behaviour.strategies": [
+                {"name": "compliance", "params": {"base_rate": 0.001, "deadline_rate": 0.01}},
+                {"name": "noise", "params": {}},
+            ],
+        },
+    )
+    sim = cs.Simulation(sc, seed=5, check_invariants=True)
+    sim.run()
+    assert sim.ledger.borrowed.sum() + sim.ledger.journal().loc["borrow", "tonnes"].sum() > 0
+    _assert_same(sc, seed=5)
+
+
+def test_the_banking_limit_is_refused() -> None:
+    sc = cs.with_overrides(
+        cs.load_scenario("china-national-tiny"), {"periods.*.banking_limit": True}
+    )
+    with pytest.raises(ValueError, match=r"does not model: periods\[2019-2020\]\.banking_limit"):
+        ra.run_reference(sc, seed=0)
