@@ -172,6 +172,12 @@ def _validate(data: Mapping[str, Any], source: str) -> Scenario:
             value = err.get("input", _MISSING)
             if err["type"] == "missing":
                 value = _MISSING
+            ctx = err.get("ctx") or {}
+            if "field" in ctx:  # a cross-field check names the field it refuses
+                path = ".".join(p for p in (path, str(ctx["field"])) if p)
+                value = ctx.get("value", _MISSING)
+            elif not err["loc"]:  # the whole document: its repr says nothing
+                value = _MISSING
             problems.append((path, err["msg"], value))
         seen = {p[0] for p in problems}
         problems += [p for p in non_finite if p[0] not in seen]

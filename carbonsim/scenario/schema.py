@@ -9,6 +9,15 @@ never passes silently.
 
 Units: quantities of allowances, credits and emissions are tonnes CO2e (``t``); prices are
 currency per tonne (``currency/t``, yuan for the Chinese markets); dates are ISO dates.
+
+Values are taken as written, never converted from another kind: a number field refuses
+text (``"48.0"``) and booleans, a true/false field refuses numbers and text (``1``,
+``"yes"``), a date field refuses numbers; a whole number is a valid value of a decimal
+field (``tick = 1``). Quantities are at most :data:`MAX_TONNES`, prices at most
+:data:`MAX_PRICE` and calendar years lie in ``[MIN_YEAR, MAX_YEAR]``, so every quantity
+fits the engine's whole-tonne int64 arithmetic and every price its integer ticks. Across
+fields: every compliance period overlaps the simulated window, no emission year belongs to
+two periods, and the tick is at most a tenth of the opening price.
 """
 
 from __future__ import annotations
@@ -17,12 +26,27 @@ import datetime as dt
 import hashlib
 import json
 import math
+import numbers
+import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 __all__ = [
+    "MAX_PRICE",
+    "MAX_TONNES",
+    "MAX_YEAR",
+    "MIN_TICK",
+    "MIN_YEAR",
     "AuctionSpec",
     "BandTriggerSpec",
     "BehaviourSpec",
@@ -45,14 +69,110 @@ __all__ = [
 ]
 
 
+#: Largest quantity of any field in tonnes (allowances, credits, emissions per year): a
+#: thousand gigatonnes, about twenty times the world's annual emissions. Whole-tonne
+#: holdings and their sums over units and years stay far below the int64 limit (1e19 t
+#: of legacy credits once overflowed it) and exact in float64.
+MAX_TONNES = 1e12
+#: Largest price of any field, currency per tonne.
+MAX_PRICE = 1e9
+#: Smallest price tick, currency per tonne: ``MAX_PRICE / MIN_TICK`` ticks stay below the
+#: clearing kernels' limit of ``2**52`` ticks.
+MIN_TICK = 1e-6
+#: Calendar years (emission years, vintages) lie in ``[MIN_YEAR, MAX_YEAR]``.
+MIN_YEAR, MAX_YEAR = 1000, 9999
+#: Largest count of sessions, auctions or moving-average days in one setting.
+_MAX_COUNT = 100_000
+
+
 def _f(default: Any = ..., *, unit: str = "", description: str, **kw: Any) -> Any:
-    """A field with its unit recorded in the JSON Schema (``x-unit``)."""
+    """A field with its unit recorded in the JSON Schema (``x-unit``).
+
+    Fields in tonnes get ``le=MAX_TONNES`` and fields in currency per tonne
+    ``le=MAX_PRICE`` unless they set a bound of their own.
+    """
     extra: dict[str, Any] = {"x-unit": unit} if unit else {}
+    if "le" not in kw and "lt" not in kw:
+        if unit in ("t", "t/yr"):
+            kw["le"] = MAX_TONNES
+        elif unit == "currency/t":
+            kw["le"] = MAX_PRICE
     return Field(default, description=description, json_schema_extra=extra, **kw)
+
+
+def _year(default: Any = ..., *, description: str) -> Any:
+    """A calendar-year field (``[MIN_YEAR, MAX_YEAR]``)."""
+    return _f(default, description=description, ge=MIN_YEAR, le=MAX_YEAR)
+
+
+def _kind_error(value: Any, ann: Any) -> str | None:
+    """Why ``value`` must not be converted to the type ``ann``, or None.
+
+    Pydantic's lax mode would turn the text ``"48.0"`` into a number and ``1`` or ``"yes"``
+    into ``True``; a scenario file says what it means, so those are refused here. Lists and
+    tables are checked item by item; anything else is left to pydantic.
+    """
+    args = typing.get_args(ann)
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) != 1:
+            return None
+        ann, args, origin = inner[0], typing.get_args(inner[0]), typing.get_origin(inner[0])
+    if ann in (float, int):
+        what = "a number" if ann is float else "a whole number"
+        if isinstance(value, (str, bytes)):
+            return f"must be {what}, not the text {value!r}: write it without quotes"
+        if isinstance(value, bool) or type(value).__name__ == "bool_":
+            return f"must be {what}, not the boolean {value!r}"
+        return None
+    if ann is bool:
+        if isinstance(value, (str, bytes, numbers.Number)) and not isinstance(value, bool):
+            if type(value).__name__ == "bool_":
+                return None
+            return f"must be true or false (a TOML boolean), not {value!r}"
+        return None
+    if ann is dt.date:
+        if isinstance(value, numbers.Number):
+            return f"must be a date (YYYY-MM-DD), not the number {value!r}"
+        return None
+    if origin is list and len(args) == 1 and isinstance(value, list):
+        for i, item in enumerate(value):
+            why = _kind_error(item, args[0])
+            if why is not None:
+                return f"item {i} {why}"
+        return None
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        for key, item in value.items():
+            why = _kind_error(item, args[1])
+            if why is not None:
+                return f"entry {key!r} {why}"
+    return None
+
+
+def _problem(field: str, value: Any, message: str) -> PydanticCustomError:
+    """An error of a cross-field check that names its field: the loader reports it under
+    ``field`` with ``value`` (pydantic puts errors of a model validator at the model)."""
+    return PydanticCustomError(
+        "scenario", "{message}", {"message": message, "field": field, "value": value}
+    )
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_coercion(cls, value: Any, info: ValidationInfo) -> Any:
+        """Refuse text as a number, numbers as booleans or dates (see :func:`_kind_error`)."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None:
+            why = _kind_error(value, field.annotation)
+            if why is not None:
+                raise PydanticCustomError("kind", "{why}", {"why": why})
+        return value
 
 
 class TimeSpec(_Model):
@@ -139,13 +259,27 @@ class PeriodSpec(_Model):
         description="auction the part of an absolute cap not allocated free (absolute_cap rule)",
     )
     auctions_per_period: int = _f(
-        4, unit="auctions", description="auctions over which the remainder is spread", ge=1
+        4,
+        unit="auctions",
+        description="auctions over which the remainder is spread",
+        ge=1,
+        le=_MAX_COUNT,
     )
     auction_reserve_price: float = _f(
         0.0, unit="currency/t", description="reserve price of the remainder auctions", ge=0
     )
     borrowing: bool = _f(False, description="2021-22 borrowing rule applies")
     banking_limit: bool = _f(False, description="2024-25 banking limit applies at the deadline")
+
+    @field_validator("emission_years", mode="after")
+    @classmethod
+    def _calendar_years(cls, years: list[int]) -> list[int]:
+        bad = [y for y in years if not MIN_YEAR <= y <= MAX_YEAR]
+        if bad:
+            raise ValueError(
+                f"emission years must be calendar years in [{MIN_YEAR}, {MAX_YEAR}], got {bad[0]}"
+            )
+        return years
 
     @model_validator(mode="after")
     def _dates(self) -> PeriodSpec:
@@ -173,7 +307,7 @@ class TradingSpec(_Model):
     opening_price: float = _f(
         unit="currency/t", description="reference price of the first session", gt=0
     )
-    tick: float = _f(0.01, unit="currency/t", description="price tick", gt=0)
+    tick: float = _f(0.01, unit="currency/t", description="price tick", ge=MIN_TICK)
     listed_band: float = _f(
         0.10, unit="share", description="listed price band around previous close", gt=0, le=1
     )
@@ -184,6 +318,18 @@ class TradingSpec(_Model):
     listed_max_size: float = _f(
         100_000, unit="t", description="listed orders are smaller than this", gt=0
     )
+
+    @model_validator(mode="after")
+    def _tick_fits_prices(self) -> TradingSpec:
+        if self.tick * 10 > self.opening_price:
+            raise _problem(
+                "tick",
+                self.tick,
+                f"must be at most a tenth of opening_price ({self.opening_price}): prices "
+                "are whole ticks, so a coarser tick rounds them to a few values or to 0; "
+                f"use a tick of at most {self.opening_price / 10:g}",
+            )
+        return self
 
 
 class OffsetSpec(_Model):
@@ -213,7 +359,7 @@ class OffsetSpec(_Model):
         le=1,
     )
     session_interval: int = _f(
-        5, unit="sessions", description="offset market clears every n sessions", ge=1
+        5, unit="sessions", description="offset market clears every n sessions", ge=1, le=_MAX_COUNT
     )
     projects: int = _f(
         0,
@@ -227,7 +373,7 @@ class OffsetSpec(_Model):
     first_issuance: dt.date | None = _f(
         None, description="no new credits are issued before this date (e.g. 2025-03-01)"
     )
-    legacy_last_year: int | None = _f(
+    legacy_last_year: int | None = _year(
         None, description="last compliance year for which legacy credits count (None: always)"
     )
 
@@ -236,7 +382,7 @@ class AuctionSpec(_Model):
     """A government sealed-bid uniform-price auction of allowances (paid allocation)."""
 
     date: dt.date = _f(description="auction date (held after that day's session)")
-    vintage: int = _f(description="vintage of the allowances sold")
+    vintage: int = _year(description="vintage of the allowances sold")
     supply: float = _f(unit="t", description="allowances offered", gt=0)
     reserve_price: float = _f(0.0, unit="currency/t", description="lowest acceptable bid", ge=0)
 
@@ -321,9 +467,15 @@ class BandTriggerSpec(_Model):
 
     low: float = _f(20.0, unit="currency/t", description="lower edge of the band", ge=0)
     high: float = _f(150.0, unit="currency/t", description="upper edge of the band", gt=0)
-    window: int = _f(10, unit="sessions", description="moving-average window of closes", ge=1)
+    window: int = _f(
+        10, unit="sessions", description="moving-average window of closes", ge=1, le=_MAX_COUNT
+    )
     min_days: int = _f(
-        10, unit="sessions", description="consecutive sessions outside the band to trigger", ge=1
+        10,
+        unit="sessions",
+        description="consecutive sessions outside the band to trigger",
+        ge=1,
+        le=_MAX_COUNT,
     )
     quantity: float = _f(unit="t", description="allowances auctioned or bought back", gt=0)
 
@@ -460,6 +612,47 @@ class Scenario(_Model):
         for a, b in zip(self.periods, self.periods[1:], strict=False):
             if b.deadline <= a.deadline:
                 raise ValueError(f"periods must be in deadline order: {a.name!r} then {b.name!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _periods_in_window(self) -> Scenario:
+        """Every period overlaps the simulated window: a period after it would be allocated
+        and penalised with no session to trade in, one before it would never run."""
+        start, end = self.time.start, self.time.end
+        for i, p in enumerate(self.periods):
+            if p.pre_allocation_date > end:
+                raise _problem(
+                    f"periods.{i}.pre_allocation_date",
+                    p.pre_allocation_date,
+                    f"period {p.name!r} lies after the simulated window: it is allocated "
+                    f"after time.end ({end}), so its units could not trade before its "
+                    "deadline and would all be penalised; extend time.end or remove the period",
+                )
+            if p.deadline < start:
+                raise _problem(
+                    f"periods.{i}.deadline",
+                    p.deadline,
+                    f"period {p.name!r} lies before the simulated window: its deadline is "
+                    f"before time.start ({start}); move time.start back or remove the period",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _years_once(self) -> Scenario:
+        """An emission year belongs to one period (else its emissions count twice)."""
+        owner: dict[int, int] = {}
+        for i, p in enumerate(self.periods):
+            for year in p.emission_years:
+                if year in owner:
+                    j = owner[year]
+                    raise _problem(
+                        f"periods.{i}.emission_years",
+                        p.emission_years,
+                        f"emission year {year} is already in periods.{j} "
+                        f"({self.periods[j].name!r}): its emissions would be counted twice; "
+                        "give each emission year to one period",
+                    )
+                owner[year] = i
         return self
 
     def evolve(self, **changes: Any) -> Scenario:

@@ -143,3 +143,174 @@ def test_scenarios_are_immutable() -> None:
 
 def test_builtins_listed() -> None:
     assert "china-national" in list_scenarios()
+
+
+# ------------------------------------------------------- attacks that got through (#21, 3)
+
+SECOND_PERIOD = """
+[[periods]]
+name = "{name}"
+emission_years = {years}
+pre_allocation_date = {pre}
+verification_date = {verify}
+deadline = {deadline}
+"""
+
+
+def _problem(err: ScenarioError, path: str) -> tuple[str, object]:
+    """The message and value of the problem reported under ``path``."""
+    found = [(msg, value) for p, msg, value in err.problems if p == path]
+    assert found, f"no problem at {path}: {err.problems}"
+    return found[0]
+
+
+def test_a_period_after_the_window_is_refused(tmp_path: Path) -> None:
+    # a period wholly after time.end ran its deadline on a closed market: 629 M yuan of
+    # penalties on the national scenario
+    later = SECOND_PERIOD.format(
+        name="2021", years="[2021]", pre="2022-03-01", verify="2022-06-30", deadline="2022-12-31"
+    )
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(write(tmp_path, GOOD + later))
+    msg, value = _problem(exc.value, "periods.1.pre_allocation_date")
+    assert "after the simulated window" in msg
+    assert "time.end (2021-12-31)" in msg
+    assert "extend time.end or remove the period" in msg
+    assert str(value) == "2022-03-01"
+
+
+def test_a_period_before_the_window_is_refused(tmp_path: Path) -> None:
+    early = GOOD.replace("start = 2021-07-16", "start = 2022-01-04").replace(
+        "end = 2021-12-31", "end = 2022-12-31"
+    ) + SECOND_PERIOD.format(
+        name="2021", years="[2021]", pre="2022-03-01", verify="2022-06-30", deadline="2022-12-31"
+    )
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(write(tmp_path, early))
+    msg, value = _problem(exc.value, "periods.0.deadline")
+    assert "before the simulated window" in msg
+    assert "time.start (2022-01-04)" in msg
+    assert str(value) == "2021-12-31"
+
+
+def test_a_period_reaching_past_the_end_of_the_window_is_valid(tmp_path: Path) -> None:
+    # a window cut short inside a period stays valid (scenario_documents draws such ends)
+    short = GOOD.replace("end = 2021-12-31", "end = 2021-08-31")
+    assert load_scenario(write(tmp_path, short)).time.end.isoformat() == "2021-08-31"
+
+
+def test_an_emission_year_in_two_periods_is_refused(tmp_path: Path) -> None:
+    # duplicate rows: the year's emissions were counted twice
+    twice = GOOD.replace("end = 2021-12-31", "end = 2022-12-31") + SECOND_PERIOD.format(
+        name="again", years="[2020, 2021]", pre="2022-03-01", verify="2022-06-30",
+        deadline="2022-12-31",
+    )  # fmt: skip
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(write(tmp_path, twice))
+    msg, value = _problem(exc.value, "periods.1.emission_years")
+    assert "emission year 2020 is already in periods.0 ('2019-2020')" in msg
+    assert "counted twice" in msg
+    assert value == [2020, 2021]
+
+
+def test_a_tick_coarser_than_a_tenth_of_the_opening_price_is_refused(tmp_path: Path) -> None:
+    # a tick far above the prices rounded every price to a few ticks (average price 0.00)
+    coarse = GOOD.replace("opening_price = 48.0", "opening_price = 48.0\ntick = 100.0")
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(write(tmp_path, coarse))
+    msg, value = _problem(exc.value, "trading.tick")
+    assert "at most a tenth of opening_price (48.0)" in msg
+    assert "use a tick of at most 4.8" in msg
+    assert value == 100.0
+
+
+def test_toml_integers_stay_valid_where_a_decimal_is_expected(tmp_path: Path) -> None:
+    text = (
+        GOOD.replace("opening_price = 48.0", "opening_price = 48\ntick = 1").replace(
+            "total_emissions = 4.0e7", "total_emissions = 40000000"
+        )
+        + "\n[offsets]\nlegacy_stock = 800000\n"
+    )
+    sc = load_scenario(write(tmp_path, text))
+    assert (sc.trading.tick, sc.trading.opening_price) == (1.0, 48.0)
+    assert isinstance(sc.trading.tick, float)
+    assert sc.offsets.legacy_stock == 800_000.0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "words"),
+    [
+        ("opening_price = 48.0", 'opening_price = "48.0"', "trading.opening_price",
+         "must be a number, not the text '48.0': write it without quotes"),
+        ("n_units = 20", 'n_units = "20"', "population.n_units",
+         "must be a whole number, not the text '20'"),
+        ("opening_price = 48.0", "opening_price = true", "trading.opening_price",
+         "must be a number, not the boolean True"),
+        ("emission_years = [2019, 2020]", 'emission_years = [2019, "2020"]',
+         "periods.0.emission_years", "item 1 must be a whole number"),
+        ("deadline = 2021-12-31", "deadline = 2021-12-31\nborrowing = 1",
+         "periods.0.borrowing", "must be true or false (a TOML boolean), not 1"),
+        ("deadline = 2021-12-31", 'deadline = 2021-12-31\nbanking_limit = "yes"',
+         "periods.0.banking_limit", "must be true or false (a TOML boolean), not 'yes'"),
+        ("end = 2021-12-31", "end = 20211231", "time.end",
+         "must be a date (YYYY-MM-DD), not the number 20211231"),
+    ],
+)  # fmt: skip
+def test_values_are_not_converted_from_another_kind(
+    tmp_path: Path, old: str, new: str, path: str, words: str
+) -> None:
+    # pydantic's lax mode read "48.0" as 48.0 and 1 as True
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(write(tmp_path, GOOD.replace(old, new, 1)))
+    msg, _ = _problem(exc.value, path)
+    assert words in msg
+
+
+def test_overrides_are_not_converted_either() -> None:
+    sc = load_scenario("china-national-tiny")
+    with pytest.raises(ScenarioError, match=r"behaviour\.abatement: must be true or false"):
+        with_overrides(sc, {"behaviour.abatement": 1})
+    with pytest.raises(ScenarioError, match=r"calibration\.fitted: entry 'behaviour\.disc"):
+        with_overrides(sc, {"calibration.fitted": {"behaviour.discount_rate": "0.5"}})
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "bound"),
+    [
+        ("offsets.legacy_stock", 1e19, "1000000000000"),  # was an OverflowError
+        ("population.total_emissions", 1e20, "1000000000000"),  # was "verified must be >= 0"
+        ("trading.block_min_size", 1e300, "1000000000000"),
+        ("trading.opening_price", 1e19, "1000000000"),  # was "reference_price is too large"
+        ("behaviour.choke_price", 1e300, "1000000000"),
+        ("trading.tick", 1e-12, "0.000001"),
+        ("periods.0.emission_years", [2019, 10**19], "[1000, 9999]"),
+        ("offsets.legacy_last_year", 10**19, "9999"),
+        ("periods.0.auctions_per_period", 10**12, "100000"),
+        ("offsets.session_interval", 10**19, "100000"),
+    ],
+)
+def test_values_past_the_engines_integers_are_refused_naming_the_field(
+    path: str, value: object, bound: str
+) -> None:
+    sc = load_scenario("china-national-tiny")
+    with pytest.raises(ScenarioError) as exc:
+        with_overrides(sc, {path: value})
+    msg, got = _problem(exc.value, path)
+    assert bound in msg
+    assert got == value
+
+
+def test_the_largest_quantities_and_prices_run() -> None:
+    import carbonsim as cs
+    from carbonsim.scenario.schema import MAX_TONNES
+
+    sc = with_overrides(
+        load_scenario("china-national-tiny"),
+        {
+            "population.total_emissions": MAX_TONNES,
+            "offsets.legacy_stock": MAX_TONNES,
+            "periods.0.auction_reserve_price": 1e9,
+        },
+    )
+    res = cs.simulate(sc, seed=0, check_invariants=True)
+    assert (res.units["emissions"] >= 0).all()
