@@ -10,6 +10,7 @@ that drive it:
 ``T``       trading sessions of the calendar between ``time.start`` and ``time.end``
 ``V``       vintages: the emission years of all periods plus one
 ``P``       compliance periods (one row per unit and replicate each in the units table)
+``O``       synthetic offset projects: ``offsets.projects``
 ==========  =====================================================================
 
 ::
@@ -20,6 +21,8 @@ that drive it:
           + STATE_ARRAYS  * R * N * 8                     per-session float64 temporaries
           + LEDGER_ARRAYS * R * N * V * 8                 int64 holdings, memo accounts, draws
           + UNIT_BYTES    * N                             units table, MAC curves, population
+          + PROJECT_BYTES * O                             project table (ids, names, dates)
+          + ISSUANCE_ARRAYS * R * O * 8                   one year's issuance draws, credits
 
 Calibration
 -----------
@@ -33,7 +36,10 @@ estimate lies between 0.7 and 1.7 times the peak traced by :mod:`tracemalloc`, a
 guard is for; the resident set of smaller runs is dominated by allocator noise). Three
 larger runs confirm it: ``china-national`` with 100 replicates (estimate 609 MB, resident
 set growth 554 MB), ``china-national-tiny`` with 20,000 units and 32 replicates (618 MB vs
-533 MB) and ``eu-ets`` with 16 replicates (359 MB vs 332 MB). Recorded
+533 MB) and ``eu-ets`` with 16 replicates (359 MB vs 332 MB). The two project terms were
+fitted to ``ccer-2024-tiny`` with ``offsets.projects`` in {20,000, 100,000, 400,000} and
+``R`` in {1, 8, 64, 256} (traced peaks 54 MB to 1.1 GB beyond the run without projects):
+the estimate lies between 1.05 and 1.6 times them. Recorded
 trades (``record_trades=True``) are not included: their number depends on the behaviour,
 not on the sizes.
 
@@ -93,6 +99,8 @@ UNITS_FACTOR = 6.0  # (R, Y, N) period arrays, per-period rows, the concatenated
 STATE_ARRAYS = 3.5  # further float64 (R, N) arrays alive at the peak
 LEDGER_ARRAYS = 8.0  # int64 (R, N, V) arrays: holdings, memo accounts, temporaries
 UNIT_BYTES = 96 * 8  # bytes per unit: units table, MAC curves, population draw
+PROJECT_BYTES = 560  # bytes per offset project: the project table, its strings and dates
+ISSUANCE_ARRAYS = 5.0  # float64 (R, O) arrays of one year's issuance at its peak
 
 _MEMINFO = Path("/proc/meminfo")
 _CGROUP_MAX = Path("/sys/fs/cgroup/memory.max")
@@ -112,6 +120,8 @@ class RunSize(NamedTuple):
     """``V``."""
     periods: int
     """``P``."""
+    projects: int = 0
+    """``O``: synthetic offset projects."""
 
 
 def _check_replicates(replicates: int) -> int:
@@ -123,7 +133,7 @@ def _check_replicates(replicates: int) -> int:
 
 
 def run_size(scenario: Scenario, replicates: int) -> RunSize:
-    """The sizes ``(R, N, T, V, P)`` of a run of ``scenario`` with ``replicates``.
+    """The sizes ``(R, N, T, V, P, O)`` of a run of ``scenario`` with ``replicates``.
 
     Parameters
     ----------
@@ -160,11 +170,12 @@ def run_size(scenario: Scenario, replicates: int) -> RunSize:
     days = trading_days(scenario.time.start, scenario.time.end, scenario.time.calendar)
     years = [y for p in scenario.periods for y in p.emission_years]
     vintages = max(years) - min(years) + 2
-    return RunSize(r, int(n), len(days), vintages, len(scenario.periods))
+    projects = int(scenario.offsets.projects)
+    return RunSize(r, int(n), len(days), vintages, len(scenario.periods), projects)
 
 
 def _estimate(size: RunSize) -> float:
-    r, n, t, v, p = size
+    r, n, t, v, p, o = size
     return (
         OVERHEAD
         + MARKET_FACTOR * r * t * MARKET_COLUMNS * 8
@@ -172,6 +183,8 @@ def _estimate(size: RunSize) -> float:
         + STATE_ARRAYS * r * n * 8
         + LEDGER_ARRAYS * r * n * v * 8
         + UNIT_BYTES * n
+        + PROJECT_BYTES * o
+        + ISSUANCE_ARRAYS * r * o * 8
     )
 
 
@@ -306,14 +319,16 @@ def check_memory(scenario: Scenario, replicates: int, *, limit: int | None = Non
             f"chunk={fits})) - replicate k is identical whichever chunk computes it"
         )
     else:
+        projects = " or fewer offset projects (offsets.projects)" if size.projects else ""
         advice = (
-            "even one replicate does not fit: use fewer units (population.n_units) or a "
-            "shorter time window, or free memory"
+            "even one replicate does not fit: use fewer units (population.n_units)"
+            f"{projects} or a shorter time window, or free memory"
         )
+    projects_text = f", {size.projects} offset projects" if size.projects else ""
     raise MemoryError(
         f"a run of {scenario.name} with {size.replicates} replicates needs about "
         f"{_mib(need)} ({size.units} units, {size.sessions} sessions, {size.vintages} "
-        f"vintages, {size.periods} periods), more than {cap_text}; {advice}"
+        f"vintages, {size.periods} periods{projects_text}), more than {cap_text}; {advice}"
     )
 
 

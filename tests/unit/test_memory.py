@@ -68,6 +68,7 @@ def test_estimate_is_affine_in_replicates_and_grows_with_every_size(tiny: Scenar
         "population.n_units": 120,
         "time.end": "2022-06-30",
         "periods.0.emission_years": [2018, 2019, 2020],
+        "offsets.projects": 1000,
     }
     for path, value in bigger.items():
         assert estimate_memory(with_overrides(tiny, {path: value}), 2) > e2, path
@@ -213,4 +214,45 @@ def test_estimate_within_a_factor_two_of_a_measured_run(tiny: Scenario) -> None:
     measured = measure_memory(sc, 8)
     estimate = estimate_memory(sc, 8)
     assert measured > 1 * MiB
+    assert 0.5 <= estimate / measured <= 2.0, (estimate, measured)
+
+
+# ------------------------------------------------------- attacks that got through (#21, 4)
+
+
+def test_offset_projects_count_in_the_estimate(tiny: Scenario) -> None:
+    # the guard ignored offsets.projects: 1e8 projects reached 17.7 GB in a minute
+    with_projects = with_overrides(tiny, {"offsets.projects": 50_000})
+    assert run_size(with_projects, 3).projects == 50_000
+    extra = estimate_memory(with_projects, 3) - estimate_memory(tiny, 3)
+    expected = memory.PROJECT_BYTES * 50_000 + memory.ISSUANCE_ARRAYS * 3 * 50_000 * 8
+    assert extra == pytest.approx(expected, abs=1)
+
+
+def test_a_huge_project_count_is_refused_before_any_work(
+    tiny: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import carbonsim as cs
+    from carbonsim.engine import offset_session
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the projects were drawn before the memory check")
+
+    monkeypatch.setattr(offset_session, "synthetic_projects", never)
+    monkeypatch.setattr(memory, "available_memory", lambda: 16 * 1024**3)
+    attack = with_overrides(tiny, {"offsets.projects": 10**8})
+    with pytest.raises(MemoryError) as info:
+        cs.simulate(attack, seed=0)
+    msg = str(info.value)
+    assert "100000000 offset projects" in msg
+    assert "even one replicate does not fit" in msg
+    assert "fewer offset projects (offsets.projects)" in msg
+
+
+@pytest.mark.slow
+def test_estimate_with_projects_within_a_factor_two_of_a_measured_run() -> None:
+    sc = with_overrides(load_scenario("ccer-2024-tiny"), {"offsets.projects": 40_000})
+    measured = measure_memory(sc, 4)
+    estimate = estimate_memory(sc, 4)
+    assert measured > 10 * MiB
     assert 0.5 <= estimate / measured <= 2.0, (estimate, measured)
