@@ -33,6 +33,7 @@ same call signature.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -262,6 +263,11 @@ def reference_price(
     daily prices. Used for the 2024 Interim Regulations' fine (``ets-rules.md``,
     "Compliance flexibility and penalties").
 
+    Every sum runs over one series (one replicate) alone and is correctly rounded
+    (:func:`math.fsum`), so a replicate's price is the same bit for bit whichever batch it
+    is computed in (a reduction over the last axis of a 2-D array can sum in another order
+    than over one row, and differed in the last bit).
+
     Parameters
     ----------
     dates : array_like of datetime64, shape (T,)
@@ -301,17 +307,24 @@ def reference_price(
             f"no trading day in the window [{start.date()}, {end.date()}) before the deadline"
         )
     window = p[..., inside]
-    mean = window.mean(axis=-1)
+    mean = _series_sums(window) / window.shape[-1]
     if volume is None:
         return np.asarray(mean, np.float64)
     vol = as_float_array("volume", volume, ndim=None, nonnegative=True)
     if vol.shape != p.shape:
         raise ValueError(f"volume must have the shape of price {p.shape}, got {vol.shape}")
     w = vol[..., inside]
-    total = w.sum(axis=-1)
-    turnover = (window * w).sum(axis=-1)
+    total = _series_sums(w)
+    turnover = _series_sums(window * w)
     vwap = np.divide(turnover, total, out=np.zeros_like(turnover), where=total > 0)
     return np.asarray(np.where(total > 0, vwap, mean), np.float64)
+
+
+def _series_sums(values: FloatArray) -> FloatArray:
+    """Sum over the last axis, one correctly rounded sum per series: shape (...)."""
+    rows = values.reshape(-1, values.shape[-1])
+    sums = np.fromiter((math.fsum(row) for row in rows.tolist()), np.float64, rows.shape[0])
+    return sums.reshape(values.shape[:-1])
 
 
 def enforce(ledger: Ledger, outcome: PenaltyOutcome, *, deduction_vintage: int) -> None:

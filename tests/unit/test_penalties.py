@@ -167,3 +167,45 @@ def test_full_cycle_conserves_and_settles_the_gap() -> None:
     assert report.cash_total[0] == pytest.approx(0.0, abs=1e-6)
     assert led.government_cash[0] == 20_000.0
     assert led.project_cash[0] == 2_000_000.0
+
+
+# ------------------------------------------------------- attacks that got through (#21, 6)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_reference_price_of_a_replicate_does_not_depend_on_the_batch(weighted: bool) -> None:
+    # the month's mean was taken over the last axis of a boolean-indexed (Fortran-ordered)
+    # window: replicates 3, 5 and 7 of this batch differed from themselves alone in the
+    # last bit
+    dates = pd.bdate_range("2021-11-01", "2021-12-31").values
+    rng = np.random.default_rng(3)
+    price = np.round(15.0 + 10.0 * rng.random((8, dates.size)), 2)
+    volume = np.round(1e5 * rng.random((8, dates.size))) if weighted else None
+    batch = reference_price(dates, price, "2021-12-31", volume=volume)
+    assert batch.shape == (8,)
+    for k in range(8):
+        vol_k = None if volume is None else volume[k]
+        alone = reference_price(dates, price[k], "2021-12-31", volume=vol_k)
+        assert alone.shape == ()
+        assert batch[k] == alone, k  # bit for bit
+        vol_1 = None if volume is None else volume[k : k + 1]
+        assert reference_price(dates, price[k : k + 1], "2021-12-31", volume=vol_1)[0] == alone
+
+
+def test_interim_penalties_of_a_replicate_do_not_depend_on_the_batch() -> None:
+    # units.penalty under china_2024_interim differed by one ulp between replicate k of a
+    # batch and replicate k alone, so sweeps depended on their chunking
+    from carbonsim.engine.simulation import Simulation
+    from carbonsim.scenario import load_scenario, with_overrides
+
+    sc = with_overrides(
+        load_scenario("china-national-tiny"), {"penalties.1.start": "2021-01-01"}
+    )  # the 2024 regime at the 2021 deadline
+    assert sc.penalties[1].regime == "china_2024_interim"
+    batch = Simulation(sc, seed=0, replicates=5).run()
+    assert batch.units["penalty"].sum() > 0
+    for k in range(5):
+        alone = Simulation(sc, seed=0, replicates=1, first_replicate=k).run()
+        mine = batch.units.xs(k, level="replicate", drop_level=False)
+        np.testing.assert_array_equal(alone.units["penalty"], mine["penalty"])
+        pd.testing.assert_frame_equal(alone.units, mine, check_exact=True)
