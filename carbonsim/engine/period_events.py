@@ -25,7 +25,12 @@ from carbonsim.market.abatement import (
     abatement_cost,
 )
 from carbonsim.market.abatement import avoided_pollutants as _avoided
-from carbonsim.market.allocation import AllocationInputs, allocate, pre_allocation
+from carbonsim.market.allocation import (
+    AllocationInputs,
+    allocate,
+    check_rule_parameters,
+    pre_allocation,
+)
 from carbonsim.market.compliance import (
     apply_banking_limit,
     apply_surrender,
@@ -53,6 +58,9 @@ class PeriodEvents(Expectations):
 
     def _make_period(self, spec: PeriodSpec) -> PeriodState:
         r, n = self.n_replicates, self.units.n_units
+        check_rule_parameters(
+            spec.allocation_rule, spec.allocation_params, f"periods[{spec.name}].allocation_params"
+        )
         yi = [y - self.first_year for y in spec.emission_years]
         unabated = self.draw.emissions()[:, yi, :]
         final = np.empty_like(unabated)

@@ -427,3 +427,30 @@ class TestAuction:
         assert math.isnan(r.price)
         assert r.payment.tolist() == [0.0]
         assert r.unsold == 100.0
+
+
+def test_unknown_allocation_parameters_are_refused_naming_the_valid_ones() -> None:
+    from carbonsim.engine import simulate
+    from carbonsim.market.allocation import RULE_PARAMETERS, check_rule_parameters
+    from carbonsim.scenario import load_scenario
+    from carbonsim.scenario.loader import with_overrides
+
+    sc = with_overrides(
+        load_scenario("china-national-tiny"),
+        {"periods.0.allocation_params": {"benchmark_scal": 0.9}},
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"periods\[2019-2020\]\.allocation_params: unknown parameter 'benchmark_scal' "
+        r"of allocation rule 'china_power_benchmark'; valid parameters: benchmark_scale",
+    ):
+        simulate(sc)
+    # by_sector accepts its sub-rules' parameters, nothing else
+    params = {"rules_by_sector": {"power": "china_power_benchmark"}, "benchmark_scale": 0.9}
+    check_rule_parameters("by_sector", params, "x")
+    with pytest.raises(ValueError, match="unknown parameter 'alpha_cap'"):
+        check_rule_parameters("by_sector", {**params, "alpha_cap": 0.1}, "x")
+    # every built-in rule declares its parameters
+    from carbonsim.market.allocation import ALLOCATION_RULES
+
+    assert set(ALLOCATION_RULES.names()) <= set(RULE_PARAMETERS)
