@@ -68,6 +68,7 @@ import numpy as np
 import carbonsim as cs
 from carbonsim._io import atomic_write_text
 from carbonsim.bench import median_time
+from carbonsim.engine.recorder import TRADING_COLUMNS
 from carbonsim.scenario.schema import Scenario
 from carbonsim.testing.regenerate import float_kernels
 
@@ -81,20 +82,7 @@ WINDOW_LABEL = {
     FULL: "2021-07-16 to 2024-12-31, 840 sessions, 3 periods",
     FIRST: "2021-07-16 to 2021-12-31, 114 sessions, 1 period",
 }
-COMPARED = (
-    "price",
-    "vwap",
-    "volume",
-    "turnover",
-    "listed_volume",
-    "block_volume",
-    "offset_price",
-    "offset_volume",
-    "band_low",
-    "band_high",
-    "expected_price",
-    "fundamental_price",
-)
+COMPARED = TRADING_COLUMNS  # the market columns the reference models
 RTOL = 1e-9  # carbonsim against the reference (tests/regression/test_reference_agents.py)
 BATCH = 100  # replicates of the batched national run
 GOAL_ONE = 10.0  # one replicate: reference / carbonsim(R = 1)

@@ -82,6 +82,7 @@ from scipy.special import ndtri
 
 from carbonsim._random import replicate_seeds
 from carbonsim.engine.calendar import trading_days
+from carbonsim.engine.recorder import TRADING_COLUMNS
 from carbonsim.engine.simulation import build_units
 from carbonsim.market.allocation import AllocationInputs, allocate
 from carbonsim.market.units import MAC_FORMS, draw_activity
@@ -111,20 +112,7 @@ MAX_DENOMINATOR = 1_000_000  # shares as exact fractions (carbonsim.market.compl
 SNAP_TOL = 1e-9  # tolerance of band snapping (carbonsim.clearing.ticks)
 _LINEAR = MAC_FORMS.index("linear")
 
-MARKET_COLUMNS = (
-    "price",
-    "vwap",
-    "volume",
-    "turnover",
-    "listed_volume",
-    "block_volume",
-    "offset_price",
-    "offset_volume",
-    "band_low",
-    "band_high",
-    "expected_price",
-    "fundamental_price",
-)
+MARKET_COLUMNS = TRADING_COLUMNS  # the engine's market columns the reference models
 UNIT_COLUMNS = (
     "allocated",
     "emissions",

@@ -12,7 +12,44 @@ from carbonsim._version import __version__
 from carbonsim.engine.state import EngineState
 from carbonsim.results import Result
 
-__all__ = ["Recorder"]
+__all__ = ["MARKET_COLUMNS", "POLICY_COLUMNS", "TRADING_COLUMNS", "Recorder"]
+
+#: Market-table columns of the trading sessions (every scenario).
+TRADING_COLUMNS: tuple[str, ...] = (
+    "price",
+    "vwap",
+    "volume",
+    "turnover",
+    "listed_volume",
+    "block_volume",
+    "offset_price",
+    "offset_volume",
+    "band_low",
+    "band_high",
+    "expected_price",
+    "fundamental_price",
+)
+#: Market-table columns of government auctions, interventions and the reserve.
+POLICY_COLUMNS: tuple[str, ...] = (
+    "auction_price",
+    "auction_volume",
+    "intervention_volume",
+    "msr_holdings",
+)
+#: Every column of the market table, in order.
+MARKET_COLUMNS: tuple[str, ...] = TRADING_COLUMNS + POLICY_COLUMNS
+
+
+def empty_market_table(n_replicates: int, n_sessions: int) -> dict[str, npt.NDArray[np.float64]]:
+    """The market table's columns before the run, (R, sessions) each: prices NaN (no
+    trade yet), quantities zero; the auction price too is NaN only where set."""
+    return {
+        name: np.full(
+            (n_replicates, n_sessions),
+            np.nan if ("price" in name and name != "auction_price") or "vwap" in name else 0.0,
+        )
+        for name in MARKET_COLUMNS
+    }
 
 
 def _float_frame(

@@ -57,7 +57,7 @@ from carbonsim.agents.base import Strategy, make_strategy
 from carbonsim.clearing.ticks import snap_down, snap_up, ticks_to_price
 from carbonsim.engine.calendar import trading_days
 from carbonsim.engine.memory import check_memory
-from carbonsim.engine.recorder import Recorder
+from carbonsim.engine.recorder import Recorder, empty_market_table
 from carbonsim.engine.session import TradingSessions
 from carbonsim.engine.state import (
     INVARIANTS_ENV,
@@ -223,30 +223,7 @@ class Simulation(TradingSessions, Recorder):
                 owner.expected_auction += a.supply
         self._now = 0.0
         t_total = len(self.days)
-        self.market = {
-            name: np.full(
-                (r, t_total),
-                np.nan if ("price" in name and name != "auction_price") or "vwap" in name else 0.0,
-            )
-            for name in (
-                "price",
-                "vwap",
-                "volume",
-                "turnover",
-                "listed_volume",
-                "block_volume",
-                "offset_price",
-                "offset_volume",
-                "band_low",
-                "band_high",
-                "expected_price",
-                "fundamental_price",
-                "auction_price",
-                "auction_volume",
-                "intervention_volume",
-                "msr_holdings",
-            )
-        }
+        self.market = empty_market_table(r, t_total)
         # policy limits snapped inward to the tick grid (a limit between two ticks allows
         # only the ticks on its side)
         tick = sc.trading.tick

@@ -330,6 +330,21 @@ class LedgerAccounts:
     def _unit_label(self, n: int) -> str:
         return repr(self._unit_ids[n])
 
+    def _balanced_trades(
+        self, op: str, buy_qty: npt.ArrayLike, sell_qty: npt.ArrayLike
+    ) -> tuple[IntArray, IntArray]:
+        """Per-unit buys and sells (R, N) whose totals balance in every replicate."""
+        b = self._per_unit(op, "buy_qty", buy_qty)
+        s = self._per_unit(op, "sell_qty", sell_qty)
+        bal = b.sum(axis=1) - s.sum(axis=1)
+        if bal.any():
+            r = int(np.argmax(bal != 0))
+            raise LedgerError(
+                f"{op}: buys total {int(b[r].sum())} t but sells total {int(s[r].sum())} t "
+                f"in replicate {r}; they must be equal"
+            )
+        return b, s
+
     def _per_unit(
         self, op: str, name: str, value: npt.ArrayLike, *, signed: bool = False
     ) -> IntArray:

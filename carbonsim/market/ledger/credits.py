@@ -111,15 +111,7 @@ class OffsetCreditOperations(LedgerJournal):
         """
         op = "settle_offset_trades"
         k = self.offset_class_index(offset_class, op=op)
-        b = self._per_unit(op, "buy_qty", buy_qty)
-        s = self._per_unit(op, "sell_qty", sell_qty)
-        bal = b.sum(axis=1) - s.sum(axis=1)
-        if bal.any():
-            r = int(np.argmax(bal != 0))
-            raise LedgerError(
-                f"{op}: buys total {int(b[r].sum())} t but sells total {int(s[r].sum())} t "
-                f"in replicate {r}; they must be equal"
-            )
+        b, s = self._balanced_trades(op, buy_qty, sell_qty)
         p = self._price(op, price)
         net = b - s
         new = self._offsets[:, :, k] + net

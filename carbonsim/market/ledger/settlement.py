@@ -255,15 +255,7 @@ class TradeSettlement(LedgerJournal):
             None when ``return_flow`` is False.
         """
         op = "settle_trades"
-        b = self._per_unit(op, "buy_qty", buy_qty)
-        s = self._per_unit(op, "sell_qty", sell_qty)
-        bal = b.sum(axis=1) - s.sum(axis=1)
-        if bal.any():
-            r = int(np.argmax(bal != 0))
-            raise LedgerError(
-                f"{op}: buys total {int(b[r].sum())} t but sells total {int(s[r].sum())} t "
-                f"in replicate {r}; they must be equal"
-            )
+        b, s = self._balanced_trades(op, buy_qty, sell_qty)
         p = self._price(op, price)
         vidx = self._vintage_indices(op, vintages)
         net_buy = np.maximum(b - s, 0)
