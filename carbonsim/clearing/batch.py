@@ -25,6 +25,7 @@ from carbonsim.clearing.call_auction import (
     apply_band,
     check_allocation,
     check_band_mode,
+    check_qty_total,
     clear_markets,
     readonly,
 )
@@ -95,6 +96,18 @@ def _check_n_markets(n_markets: int) -> int:
     if n_markets < 0:
         raise ValueError(f"n_markets must be >= 0, got {n_markets}")
     return int(n_markets)
+
+
+def _check_market_totals(mkt: IntArray, is_bid: BoolArray, q: FloatArray, n_markets: int) -> None:
+    """Refuse a market whose bids or asks total ``2**53`` t or more (validated arrays)."""
+    if float(q.sum()) < 2.0**53:  # no market's side can reach it
+        return
+    for mask, label in ((is_bid, "bids"), (~is_bid, "asks")):
+        totals = np.bincount(mkt[mask], weights=q[mask], minlength=n_markets)
+        big = np.flatnonzero(~(totals < 2.0**53))
+        if big.size:
+            m = int(big[0])
+            check_qty_total("qty", float(totals[m]), f" of the {label} of market {m}")
 
 
 def _as_side(side: npt.ArrayLike) -> BoolArray:
@@ -289,8 +302,8 @@ def call_auction_batch(
     TypeError, ValueError
         As :func:`~carbonsim.clearing.call_auction`, plus a ``market`` outside
         ``0 .. n_markets - 1``, a ``side`` that is not bool or +1/-1, mismatched lengths
-        of ``market``, ``side``, ``price`` and ``qty``, and per-market arrays of the wrong
-        shape.
+        of ``market``, ``side``, ``price`` and ``qty``, per-market arrays of the wrong
+        shape, and a market whose bids or asks total ``2**53`` t or more.
 
     Examples
     --------
@@ -308,6 +321,7 @@ def call_auction_batch(
     p = as_float_array("price", price)
     q = as_float_array("qty", qty, nonnegative=True)
     n_orders = check_same_length(market=mkt, side=is_bid, price=p, qty=q)
+    _check_market_totals(mkt, is_bid, q, n_markets)
     rule = check_allocation(allocation)
     band_mode = check_band_mode(band_mode)
     ref_t, has_ref = _reference_ticks(reference_price, tick, n_markets)

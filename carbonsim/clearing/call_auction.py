@@ -49,8 +49,10 @@ Quantities
 Quantities are float64 (tonnes; whole numbers in the ledger). Fills are float64 arrays.
 When every quantity at the marginal price is a whole number, rationing is done in whole
 units (largest remainder), so fills are whole numbers and bid fills and ask fills each sum
-to the volume exactly (while totals stay below ``2**53``). With fractional quantities,
-rationing is proportional and sums agree with the volume to floating-point rounding.
+to the volume exactly. With fractional quantities, rationing is proportional and sums
+agree with the volume to floating-point rounding. The public entry points refuse a side
+of a market whose quantities total ``2**53`` or more (:func:`check_qty_total`): past it
+float64 does not hold every whole tonne, and fills silently stopped adding up.
 """
 
 from __future__ import annotations
@@ -702,13 +704,31 @@ class CallAuctionResult:
     tick: float
 
 
+def check_qty_total(name: str, total: float, where: str = "") -> None:
+    """Refuse quantities whose total reaches ``2**53`` t.
+
+    Past ``2**53`` float64 does not hold every whole number: cumulative demand and supply,
+    volumes and fills would be rounded and no longer add up. ``total`` is the float64 sum
+    of non-negative quantities, which reaches ``2**53`` exactly when the true sum of whole
+    numbers does (each partial sum is exact below it, and rounding is monotone).
+    """
+    if not total < _EXACT_FLOAT:
+        raise ValueError(
+            f"{name}{where} totals {total:.0f} t, at or above 2**53 = {2**53} t: past it "
+            "float64 cannot hold every whole tonne, so fills and volumes would not add up; "
+            "count in larger units (e.g. kilotonnes) or split the orders over several calls"
+        )
+
+
 def validate_side(
     price_name: str, price: npt.ArrayLike, qty_name: str, qty: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray]:
-    """Validate one side of a book: finite real prices, non-negative finite quantities."""
+    """Validate one side of a book: finite real prices, non-negative finite quantities
+    whose total stays below ``2**53`` (:func:`check_qty_total`)."""
     p = as_float_array(price_name, price)
     q = as_float_array(qty_name, qty, nonnegative=True)
     check_same_length(**{price_name: p, qty_name: q})
+    check_qty_total(qty_name, float(q.sum()))
     return p, q
 
 
@@ -764,9 +784,10 @@ def call_auction(
     TypeError
         Non-numeric or boolean prices or quantities.
     ValueError
-        NaN or infinite prices, negative or non-finite quantities, mismatched lengths,
-        ``tick <= 0``, unknown ``allocation`` (the message lists the valid names) or
-        ``band_mode``, or an empty or inverted band.
+        NaN or infinite prices, negative or non-finite quantities, bid or ask quantities
+        totalling ``2**53`` t or more, mismatched lengths, ``tick <= 0``, unknown
+        ``allocation`` (the message lists the valid names) or ``band_mode``, or an empty or
+        inverted band.
 
     Examples
     --------

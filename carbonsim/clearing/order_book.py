@@ -39,6 +39,9 @@ Rules
   trades happen at resting prices, so every trade price is inside the band.
 - **Conservation.** For every order ``qty == filled + resting + cancelled + rejected``; the
   sum of trade quantities equals the filled quantity of the buys and of the sells.
+- **Size.** The orders submitted to one book total less than ``2**53`` t over its life
+  (:data:`MAX_BOOK_QTY`): then every level, fill and snapshot sum is exact in int64 and in
+  float64. A call that would pass it is refused before it changes the book.
 
 Every event gets a global id: its position in the stream of the book (``0, 1, 2, ...`` across
 all calls of one :class:`OrderBook`). Trades carry a global sequence number ``seq`` and the id
@@ -96,6 +99,7 @@ from carbonsim.clearing.ticks import MAX_ABS_TICK, band_ticks, check_tick, ticks
 
 __all__ = [
     "BUY",
+    "MAX_BOOK_QTY",
     "ORDER_BOOK_BACKENDS",
     "SELL",
     "BookResult",
@@ -141,6 +145,29 @@ class OrderStatus(IntEnum):
     REJECTED = 4
     CANCEL_APPLIED = 5
     CANCEL_IGNORED = 6
+
+
+MAX_BOOK_QTY: Final = 2**53
+"""Bound on the total quantity (t) of the limit and market orders of one book's life."""
+
+
+def _check_book_total(total: float, submitted: int) -> None:
+    """Refuse orders that would bring the book's total quantity to :data:`MAX_BOOK_QTY`.
+
+    ``total`` is the new quantity: an ``int``, or the float64 sum of whole non-negative
+    quantities (it reaches ``2**53`` exactly when their true sum does); ``submitted`` is
+    the book's total so far.
+    """
+    grand = submitted + total
+    if not grand < MAX_BOOK_QTY:
+        before = f" with the {submitted} t submitted before" if submitted else ""
+        shown = str(grand) if isinstance(grand, int) else f"{grand:.0f}"
+        raise ValueError(
+            f"qty: the orders would total {shown} t in this book{before}, "
+            f"at or above 2**53 = {MAX_BOOK_QTY} t, past which resting levels, fills and "
+            "snapshots overflow or lose whole tonnes; count in larger units (e.g. "
+            "kilotonnes) or spread the orders over several books"
+        )
 
 
 # Internal event codes used by the matching loops (one small int per event).
@@ -386,8 +413,9 @@ def _scalar_code(name: str, value: object, names: dict[str, int]) -> int:
     return code
 
 
-def _scalar_whole(name: str, value: object, *, lo: int) -> int:
-    """A whole number ``>= lo`` (integral floats accepted), as ``int``."""
+def _scalar_whole(name: str, value: object, *, lo: int, hi: int | None = 2**63 - 1) -> int:
+    """A whole number in ``[lo, hi]`` (integral floats accepted; ``hi=None``: no upper
+    bound), as ``int``."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(
         value, (int, float, np.integer, np.floating)
     ):
@@ -400,6 +428,8 @@ def _scalar_whole(name: str, value: object, *, lo: int) -> int:
     v = int(value)
     if v < lo:
         raise ValueError(f"{name} must be >= {lo}, got {name} = {v}")
+    if hi is not None and v > hi:
+        raise ValueError(f"{name} must be <= {hi}, got {name} = {v}")
     return v
 
 
@@ -460,14 +490,20 @@ def _prepare(
     band: tuple[int, int] | None,
     band_rule: BandRule,
     base: int,
+    submitted: int = 0,
 ) -> _Stream:
-    """Validate a stream of events and convert it to integer codes and ticks."""
+    """Validate a stream of events and convert it to integer codes and ticks; ``submitted``
+    is the quantity the book holds from earlier calls (see :data:`MAX_BOOK_QTY`)."""
     side_a = _parse_codes("side", side, _SIDE_NAMES, None)
     price_a = as_float_array("price", price, finite=False)
     qty_raw = np.asarray(qty)
-    if qty_raw.dtype.kind == "f" and qty_raw.ndim == 1 and not np.all(np.isfinite(qty_raw)):
-        idx = int(np.flatnonzero(~np.isfinite(qty_raw))[0])
-        raise ValueError(f"qty must be finite whole tonnes, got qty[{idx}] = {qty_raw[idx]!r}")
+    if qty_raw.dtype.kind == "f" and qty_raw.ndim == 1:
+        if not np.all(np.isfinite(qty_raw)):
+            idx = int(np.flatnonzero(~np.isfinite(qty_raw))[0])
+            raise ValueError(f"qty must be finite whole tonnes, got qty[{idx}] = {qty_raw[idx]!r}")
+        if np.any(qty_raw >= MAX_BOOK_QTY):  # before an int64 cast could wrap
+            idx = int(np.flatnonzero(qty_raw >= MAX_BOOK_QTY)[0])
+            _check_book_total(float(qty_raw[idx]), 0)
     qty_a = as_int_array("qty", qty_raw, nonnegative=True)
     n = check_same_length(side=side_a, price=price_a, qty=qty_a)
     if order_type is None:
@@ -496,6 +532,7 @@ def _prepare(
     if np.any(is_new & (qty_a < 1)):
         idx = int(np.flatnonzero(is_new & (qty_a < 1))[0])
         raise ValueError(f"qty must be >= 1 for limit and market orders, got qty[{idx}] = 0")
+    _check_book_total(float(qty_a.sum(dtype=np.float64)), submitted)
 
     if cancel_of is None:
         if is_cancel.any():
@@ -689,6 +726,7 @@ class OrderBook:
         self._best_bid: int = _NO_BID
         self._best_ask: int = _NO_ASK
         self._n_trades = 0
+        self._submitted = 0  # total quantity of the limit and market orders so far, t
 
     # -- properties --------------------------------------------------------------------------
 
@@ -776,7 +814,8 @@ class OrderBook:
         Raises
         ------
         ValueError, TypeError
-            On invalid input, naming the argument; the book is left unchanged.
+            On invalid input, naming the argument, and on orders that would bring the
+            book's total past :data:`MAX_BOOK_QTY`; the book is left unchanged.
         """
         base = len(self._code)
         s = _prepare(
@@ -790,6 +829,7 @@ class OrderBook:
             band=self._band,
             band_rule=self._band_rule,
             base=base,
+            submitted=self._submitted,
         )
         return self._submit_stream(s, _check_depth(depth))
 
@@ -851,7 +891,8 @@ class OrderBook:
                 "order_type must be 'limit' or 'market' in submit(), got 'cancel'; "
                 "use cancel(order_id)"
             )
-        q = _scalar_whole("qty", qty, lo=1)
+        q = _scalar_whole("qty", qty, lo=1, hi=None)
+        _check_book_total(q, self._submitted)
         own = _scalar_whole("owner", owner, lo=-1)
         if ty == OrderType.MARKET:
             code = _MARKET_BUY if sd == BUY else _MARKET_SELL
@@ -889,6 +930,7 @@ class OrderBook:
         owner: list[int],
     ) -> None:
         n = len(code)
+        self._submitted += sum(qty)
         self._code.extend(code)
         self._ticks.extend(ticks)
         self._qty.extend(qty)
@@ -1294,7 +1336,8 @@ def match_stream(
     Raises
     ------
     ValueError, TypeError
-        On invalid input, naming the argument.
+        On invalid input, naming the argument; quantities totalling
+        :data:`MAX_BOOK_QTY` (``2**53``) t or more.
     UnknownPluginError
         For an unknown ``band_mode`` or ``backend`` (a ``ValueError``), listing valid names.
 

@@ -463,3 +463,46 @@ def test_clearing_namespace_is_a_literal_list_that_resolves() -> None:
     assert isinstance(assigned[0], ast.List)
     for name in clearing.__all__:
         assert getattr(clearing, name) is not None
+
+
+# ------------------------------------------------------- attacks that got through (#21, 7)
+
+B53 = 2**53
+
+
+def test_call_auction_refuses_a_side_totalling_2_53() -> None:
+    # the bids total 2**53 + 7: fills were rounded and summed to 2**53 + 2 against a
+    # volume of 2**53 + 4, silently
+    with pytest.raises(ValueError) as info:
+        call_auction([50.0, 50.0, 50.0], [B53 - 1, 3.0, 5.0], [49.0, 50.0], [B53 - 2, 7.0])
+    msg = str(info.value)
+    assert msg.startswith("bid_qty totals 900719925474100")
+    assert "at or above 2**53 = 9007199254740992 t" in msg
+    assert "count in larger units (e.g. kilotonnes)" in msg
+    with pytest.raises(ValueError, match=r"^ask_qty totals .* at or above 2\*\*53"):
+        call_auction([50.0], [1.0], [49.0, 49.0], [float(B53 // 2), float(B53 // 2)])
+
+
+def test_call_auction_just_below_2_53_adds_up_exactly() -> None:
+    r = call_auction([50.0, 50.0], [B53 - 2, 1.0], [49.0], [B53 - 1])
+    assert r.volume == B53 - 1
+    assert r.bid_fill.tolist() == [B53 - 2, 1.0]
+    assert r.ask_fill.tolist() == [B53 - 1]
+
+
+def test_call_auction_batch_refuses_a_market_side_totalling_2_53() -> None:
+    with pytest.raises(ValueError) as info:
+        call_auction_batch(
+            [0, 0, 1, 1, 1], [1, -1, 1, -1, -1], [50.0, 49.0, 50.0, 49.0, 48.0],
+            [10.0, 10.0, 5.0, float(B53 - 1), 1.0], n_markets=2,
+        )  # fmt: skip
+    assert str(info.value).startswith("qty of the asks of market 1 totals 9007199254740992 t")
+
+
+def test_call_auction_batch_checks_each_market_not_their_sum() -> None:
+    # two markets below 2**53 each clear exactly, as each alone
+    qty = [float(B53 - 10), float(B53 - 10), 7.0, 7.0]
+    r = call_auction_batch([0, 0, 1, 1], [1, -1, 1, -1], [50.0, 49.0, 50.0, 49.0], qty, n_markets=2)
+    assert r.volume.tolist() == [B53 - 10, 7.0]
+    alone = call_auction([50.0], [qty[0]], [49.0], [qty[1]])
+    assert (r.price[0], r.fill[0], r.fill[1]) == (alone.price, alone.bid_fill[0], alone.ask_fill[0])

@@ -626,3 +626,54 @@ def test_numba_backend_without_numba_says_how_to_get_it(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "numba", None)  # and make `import numba` fail
     with pytest.raises(ModuleNotFoundError, match=r"backend='numba' needs the optional numba"):
         match_stream(["buy"], [50.0], [1], backend="numba")
+
+
+# ------------------------------------------------------- attacks that got through (#21, 7)
+
+B53 = 2**53
+
+
+@pytest.mark.parametrize("backend", ["python", "numba"])
+def test_a_stream_totalling_2_53_is_refused(backend: str) -> None:
+    # two resting sells of 2**62 t: the compiled backend's snapshot wrapped to -2**63, the
+    # Python one raised OverflowError after matching
+    with pytest.raises(ValueError) as info:
+        match_stream(["sell", "sell"], [50.0, 50.0], [2**62, 2**62], backend=backend)
+    msg = str(info.value)
+    assert msg.startswith("qty: the orders would total 9223372036854775808 t in this book")
+    assert "at or above 2**53 = 9007199254740992 t" in msg
+    assert "spread the orders over several books" in msg
+
+
+def test_a_huge_float_quantity_is_refused_before_any_cast() -> None:
+    with pytest.raises(ValueError, match=r"^qty: the orders would total 10000000000000000000 t"):
+        match_stream(["buy"], [50.0], [1e19])
+
+
+def test_a_refused_order_leaves_the_book_unchanged() -> None:
+    # submit() of 10**20 t appended the order, then raised OverflowError: the book was
+    # half-updated and every later snapshot raised too
+    book = OrderBook()
+    book.submit("sell", 50.0, 2**52)
+    with pytest.raises(ValueError, match="with the 4503599627370496 t submitted before"):
+        book.submit("sell", 50.0, 10**20)
+    with pytest.raises(ValueError, match="with the 4503599627370496 t submitted before"):
+        book.submit_many(["sell", "buy"], [51.0, 49.0], [2**51, 2**51])
+    with pytest.raises(ValueError, match=r"owner must be <= 9223372036854775807"):
+        book.submit("buy", 49.0, 1, owner=10**20)
+    assert book.n_events == 1
+    snap = book.snapshot()
+    assert snap.ask_qty.tolist() == [2**52]
+    assert snap.bid_qty.tolist() == []
+    res = book.submit("buy", None, 2**51, order_type="market")
+    assert res.trades.qty.tolist() == [2**51]
+    assert book.snapshot().ask_qty.tolist() == [2**51]
+
+
+def test_a_book_just_below_2_53_snapshots_exactly() -> None:
+    qty = [B53 // 2, B53 // 2 - 1]  # one level holding 2**53 - 1 t
+    for backend in ("python", "numba"):
+        if backend == "numba":
+            pytest.importorskip("numba")
+        res = match_stream(["sell", "sell"], [50.0, 50.0], qty, backend=backend)
+        assert res.book.ask_qty.tolist() == [B53 - 1]
