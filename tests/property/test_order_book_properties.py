@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -336,14 +335,3 @@ def test_price_time_priority(s: Stream) -> None:
         assert not (live & better).any(), f"trade {k} skipped {np.flatnonzero(live & better)}"
         filled_before[t.buy_order[k]] += t.qty[k]
         filled_before[t.sell_order[k]] += t.qty[k]
-
-
-@given(streams())
-def test_numba_backend_equals_python(s: Stream) -> None:
-    pytest.importorskip("numba")
-    a = match_stream(**s.kwargs(), backend="python")  # type: ignore[arg-type]
-    b = match_stream(**s.kwargs(), backend="numba")  # type: ignore[arg-type]
-    for part in ("trades", "orders", "book"):
-        x, y = getattr(a, part), getattr(b, part)
-        for name in x.__dataclass_fields__:
-            np.testing.assert_array_equal(getattr(x, name), getattr(y, name), err_msg=name)

@@ -45,6 +45,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset(
         {
             "carbonsim._cells",
+            "carbonsim._compiled",
             "carbonsim._deprecation",
             "carbonsim._format",
             "carbonsim._io",
