@@ -5,8 +5,9 @@ A :class:`Result` holds
 ``market``
     one row per (``replicate``, ``date``) trading session, columns in :data:`MARKET_COLUMNS`;
 ``units``
-    one row per (``replicate``, ``unit``, ``year``) compliance year, columns in
-    :data:`UNIT_COLUMNS`;
+    one row per (``replicate``, ``unit``, ``year``) compliance period, columns in
+    :data:`UNIT_COLUMNS`; ``year`` is the last emission year of the period (the
+    2019-2020 period's row is ``year`` 2020 and holds both years' emissions);
 ``trades``
     optionally, one row per executed order (large; off by default).
 
@@ -52,25 +53,46 @@ MARKET_COLUMNS: dict[str, tuple[str, str]] = {
         "currency/t",
         "competitive price with banking implied by expected scarcity and abatement costs",
     ),
+    "auction_price": (
+        "currency/t",
+        "clearing price of the government allowance auction after the session (NaN if none)",
+    ),
+    "auction_volume": (
+        "t",
+        "allowances sold in government auctions after the session (paid allocation, "
+        "remainder and band-trigger auctions)",
+    ),
+    "intervention_volume": (
+        "t",
+        "allowances the price-band trigger added by auction (+) or bought back (-)",
+    ),
+    "msr_holdings": ("t", "allowances held in the market stability reserve (0 without one)"),
 }
 
 #: Columns of :attr:`Result.units`: name -> (unit, description).
 UNIT_COLUMNS: dict[str, tuple[str, str]] = {
     "sector": ("", "sector of the unit"),
-    "allocated": ("t", "allowances allocated for the year (free and auctioned, after true-up)"),
-    "emissions": ("t", "verified emissions after abatement"),
-    "abated": ("t", "emissions avoided by abatement"),
-    "abatement_cost": ("currency", "cost of the abatement"),
-    "surrendered": ("t", "allowances surrendered for the year"),
-    "offsets_surrendered": ("t", "offset credits surrendered for the year"),
-    "shortfall": ("t", "obligation not covered at the deadline"),
-    "penalty": ("currency", "fines for the year"),
-    "bought": ("t", "allowances bought during the cycle"),
-    "sold": ("t", "allowances sold during the cycle"),
-    "banked": ("t", "valid allowances held after the deadline, carried forward"),
-    "so2_avoided": ("kg", "SO2 emissions avoided by abatement (co-benefit)"),
-    "nox_avoided": ("kg", "NOx emissions avoided by abatement (co-benefit)"),
-    "pm_avoided": ("kg", "particulate emissions avoided by abatement (co-benefit)"),
+    "allocated": (
+        "t",
+        "allowances allocated for the compliance period (free and auctioned, after true-up)",
+    ),
+    "emissions": (
+        "t",
+        "verified emissions of the period's emission years, after abatement (index 'year': "
+        "the period's last emission year, 2020 for 2019-2020)",
+    ),
+    "abated": ("t", "emissions avoided by abatement over the period's emission years"),
+    "abatement_cost": ("currency", "cost of that abatement"),
+    "surrendered": ("t", "allowances surrendered for the compliance period"),
+    "offsets_surrendered": ("t", "offset credits surrendered for the compliance period"),
+    "shortfall": ("t", "obligation not covered at the period's deadline"),
+    "penalty": ("currency", "fines for the compliance period"),
+    "bought": ("t", "allowances bought during the compliance period"),
+    "sold": ("t", "allowances sold during the compliance period"),
+    "banked": ("t", "valid allowances held after the period's deadline, carried forward"),
+    "so2_avoided": ("kg", "SO2 emissions avoided by the period's abatement (co-benefit)"),
+    "nox_avoided": ("kg", "NOx emissions avoided by the period's abatement (co-benefit)"),
+    "pm_avoided": ("kg", "particulate emissions avoided by the period's abatement (co-benefit)"),
 }
 
 #: Metrics of :meth:`Result.summary`: name -> (unit, description).
@@ -80,7 +102,10 @@ SUMMARY_METRICS: dict[str, tuple[str, str]] = {
     "average_price": ("currency/t", "turnover divided by volume"),
     "final_price": ("currency/t", "closing price of the last session in the window"),
     "trading_days": ("days", "sessions in the window"),
-    "compliance_rate": ("share", "share of unit-years surrendered in full by the deadline"),
+    "compliance_rate": (
+        "share",
+        "share of (unit, compliance period) rows surrendered in full by the deadline",
+    ),
     "abatement": ("t", "emissions avoided by abatement"),
     "penalties": ("currency", "fines levied"),
     "offsets_used": ("t", "offset credits surrendered"),
@@ -105,7 +130,8 @@ class Result:
     market : pandas.DataFrame
         Index (``replicate``, ``date``); columns :data:`MARKET_COLUMNS`.
     units : pandas.DataFrame
-        Index (``replicate``, ``unit``, ``year``); columns :data:`UNIT_COLUMNS`.
+        Index (``replicate``, ``unit``, ``year``), one row per compliance period, ``year``
+        its last emission year; columns :data:`UNIT_COLUMNS`.
     trades : pandas.DataFrame or None
         One row per filled order when requested, else None.
     provenance : dict
