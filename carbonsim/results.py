@@ -19,9 +19,8 @@ parquet).
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from carbonsim._io import atomic_write_text, atomic_write_with
+from carbonsim._io import atomic_directory
 
 if TYPE_CHECKING:
     from carbonsim.plot import PlotAccessor
@@ -266,56 +265,108 @@ class Result:
             },
         }
 
+    def export(
+        self,
+        directory: str | Path,
+        *,
+        format: str = "csv",
+        extra: Callable[[Path], Sequence[str | Path]] | None = None,
+    ) -> list[Path]:
+        """Write the tables into ``directory`` as one unit, replacing an earlier export.
+
+        Files: ``market``, ``units`` (and ``trades``) as ``.csv`` or ``.parquet``, and
+        ``metadata.json`` (provenance, column units and descriptions, and the list of files
+        written). Everything is written into a temporary sibling directory, which then
+        replaces ``directory`` in one step: an interrupted export (even ``kill -9``) leaves
+        the earlier export whole, two exports into one directory never mix, and no file of
+        an earlier export survives (a ``trades.csv`` without ``trades``). A directory that
+        holds files carbonsim did not write (not listed in its ``metadata.json``) is refused
+        before anything is written. Files get the modes the umask gives.
+
+        Parameters
+        ----------
+        directory : str or path-like
+            The output directory (created with its parents if missing).
+        format : {"csv", "parquet"}
+            Table format; parquet needs the ``parquet`` extra (pyarrow) and also stores the
+            metadata in each file's schema metadata under the key ``carbonsim``.
+        extra : callable, optional
+            ``extra(tmp)`` writes more files into the temporary directory ``tmp`` and
+            returns their paths (e.g. ``functools.partial(carbonsim.plot.save_all,
+            result)``); they become part of the unit.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written, under ``directory``: the tables, ``metadata.json``, then
+            those of ``extra``.
+
+        Raises
+        ------
+        FileExistsError
+            ``directory`` holds files carbonsim did not write, or is a file.
+        """
+        if format not in ("csv", "parquet"):
+            raise ValueError(f"format must be 'csv' or 'parquet', got {format!r}")
+        if format == "parquet":
+            try:
+                import pyarrow.parquet  # noqa: F401
+            except ImportError as exc:
+                raise ImportError(
+                    "parquet export needs pyarrow: pip install 'carbonsim[parquet]'"
+                ) from exc
+        out = Path(directory)
+        meta = self._metadata()
+        names: list[Path] = []
+        with atomic_directory(out, metadata={**meta, "format": format}) as tmp:
+            for name, table in self._tables().items():
+                path = tmp / f"{name}.{format}"
+                if format == "csv":
+                    _write_csv(table, path)
+                else:
+                    _write_parquet(table, path, meta)
+                names.append(path.relative_to(tmp))
+            names.append(Path("metadata.json"))  # written last, by atomic_directory
+            if extra is not None:
+                names += [Path(p).relative_to(tmp) for p in extra(tmp)]
+        return [out / n for n in names]
+
     def to_csv(self, directory: str | Path) -> list[Path]:
         """Write ``market.csv``, ``units.csv`` (and ``trades.csv``) plus ``metadata.json``.
 
-        Each file is written atomically: an interrupted export never leaves a half-written
-        file and never destroys an earlier one.
+        The directory is written as one unit: see :meth:`export`.
 
         Returns
         -------
         list of pathlib.Path
             The files written.
         """
-        out = Path(directory)
-        written = []
-        for name, table in self._tables().items():
-            target = out / f"{name}.csv"
-            written.append(atomic_write_with(target, functools.partial(_write_csv, table)))
-        meta = json.dumps(self._metadata(), indent=2, sort_keys=True)
-        written.append(atomic_write_text(out / "metadata.json", meta + "\n"))
-        return written
+        return self.export(directory, format="csv")
 
     def to_parquet(self, directory: str | Path) -> list[Path]:
-        """Write ``market.parquet``, ``units.parquet`` (and ``trades.parquet``), atomically.
+        """Write ``market.parquet``, ``units.parquet`` (and ``trades.parquet``) as one unit.
 
         Provenance and column units are stored in the parquet schema metadata under the key
-        ``carbonsim``. Needs the ``parquet`` extra (pyarrow).
+        ``carbonsim`` (and in ``metadata.json``). Needs the ``parquet`` extra (pyarrow). The
+        directory is written as one unit: see :meth:`export`.
         """
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError as exc:
-            raise ImportError(
-                "parquet export needs pyarrow: pip install 'carbonsim[parquet]'"
-            ) from exc
-        out = Path(directory)
-        meta = json.dumps(self._metadata(), sort_keys=True).encode()
-        written = []
-        for name, table in self._tables().items():
-            frame = table.copy()
-            frame.attrs = {}
-            arrow = pa.Table.from_pandas(frame)
-            arrow = arrow.replace_schema_metadata(
-                {**(arrow.schema.metadata or {}), b"carbonsim": meta}
-            )
-            target = out / f"{name}.parquet"
-            written.append(atomic_write_with(target, functools.partial(pq.write_table, arrow)))
-        return written
+        return self.export(directory, format="parquet")
 
 
 def _write_csv(table: pd.DataFrame, path: Path) -> None:
     table.to_csv(path)
+
+
+def _write_parquet(table: pd.DataFrame, path: Path, meta: Mapping[str, Any]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = table.copy()
+    frame.attrs = {}
+    arrow = pa.Table.from_pandas(frame)
+    encoded = json.dumps(meta, sort_keys=True).encode()
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), b"carbonsim": encoded})
+    pq.write_table(arrow, path)
 
 
 def _column_docs(columns: Mapping[str, tuple[str, str]]) -> dict[str, dict[str, str]]:
