@@ -21,6 +21,18 @@ executor whose ``submit`` returns :class:`concurrent.futures.Future` objects wor
 it is used, never shut down. Tasks are top-level functions of picklable arguments (the
 scenario of the parameter set, already validated in the calling process).
 
+Local workers exit when the process that runs the sweep dies, even by ``kill -9``
+(``PR_SET_PDEATHSIG`` on Linux, and everywhere a thread that waits on the parent), so no
+orphaned worker keeps computing. :func:`sweep` refuses, with the fix in the message, to start
+them from a script's top level outside the ``__main__`` guard, where every worker would run
+the script's sweep again.
+
+Plug-ins
+--------
+``plugins=`` names modules (or ``.py`` files) that register strategies or other plug-ins on
+import (:func:`import_plugins`); they are imported here and in every worker before its tasks
+run, so a scenario can use them on any executor whose workers can import them.
+
 Resuming
 --------
 With ``directory``, each parameter set is written as soon as all its replicates are done
@@ -28,7 +40,11 @@ With ``directory``, each parameter set is written as soon as all its replicates 
 ``sweep.json``). Calling :func:`sweep` again with the same arguments loads the finished sets
 and runs only the rest, so an interrupted sweep loses at most the sets in progress. A
 directory holding a different sweep (other scenario, parameters, seed, replicates or
-carbonsim version) is refused rather than mixed.
+carbonsim version) is refused rather than mixed. Each set file carries, in its own metadata
+(parquet schema metadata, or a first line ``# carbonsim-set {...}`` in CSV), its set number,
+the content hash of its parameter set and the hash of the whole sweep; a file is checked
+before it is reused, so renamed or swapped files, or files of another sweep next to a
+deleted ``sweep.json``, are an error naming the file, never silently adopted.
 
 >>> import carbonsim as cs
 >>> sw = cs.sweep("china-national-tiny", {"periods.*.offset_limit_share": [0.0, 0.05]},
@@ -38,19 +54,30 @@ carbonsim version) is refused rather than mixed.
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures as cf
 import contextlib
+import ctypes
 import functools
+import hashlib
+import importlib
+import importlib.util
+import inspect
 import itertools
 import json
 import logging
 import math
 import multiprocessing
 import os
+import re
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -69,7 +96,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MANIFEST", "SweepResult", "parse_param", "sweep"]
+__all__ = ["MANIFEST", "SweepResult", "import_plugins", "parse_param", "sweep"]
 
 #: Name of the manifest file of a resumable sweep directory.
 MANIFEST = "sweep.json"
@@ -215,6 +242,15 @@ def _check_params(params: Mapping[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
+def _check_plugins(plugins: Any) -> list[str]:
+    if isinstance(plugins, (str, bytes)) or not isinstance(plugins, Sequence):
+        raise TypeError(
+            f"plugins must be a list of module names or .py files, got {plugins!r}; "
+            f"write [{plugins!r}] for one"
+        )
+    return list(plugins)
+
+
 def _check_count(name: str, value: Any, *, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None
@@ -247,6 +283,7 @@ class _Task:
     first: int
     count: int
     keep_market: bool
+    plugins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -261,6 +298,7 @@ def _run_task(task: _Task) -> _TaskResult:
     """Run one task (a top-level function, so every executor can pickle it)."""
     from carbonsim.engine.simulation import simulate
 
+    import_plugins(task.plugins)
     result = simulate(
         task.scenario,
         seed=task.seed,
@@ -276,53 +314,197 @@ def _run_task(task: _Task) -> _TaskResult:
     return _TaskResult(set=task.set, first=task.first, summary=summary, market=market)
 
 
+# ---------------------------------------------------------------------------- plug-ins
+def _plugin_key(spec: str) -> str:
+    """A plug-in spec as workers must see it: a module name, or a file's absolute path."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise TypeError(f"a plug-in is a module name or a .py file path, got {spec!r}")
+    if spec.endswith(".py") or "/" in spec or os.sep in spec:
+        return str(Path(spec).expanduser().resolve())
+    return spec
+
+
+def _import_plugin(spec: str) -> ModuleType:
+    key = _plugin_key(spec)
+    if os.path.isabs(key):
+        path = Path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"plug-in file {spec!r} not found")
+        digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+        name = f"carbonsim_plugin_{re.sub(r'[^0-9A-Za-z_]', '_', path.stem)}_{digest}"
+        if name in sys.modules:
+            return sys.modules[name]
+        found = importlib.util.spec_from_file_location(name, path)
+        if found is None or found.loader is None:
+            raise ImportError(f"plug-in file {spec!r} cannot be imported as a module")
+        module = importlib.util.module_from_spec(found)
+        sys.modules[name] = module
+        try:
+            found.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+    try:
+        return importlib.import_module(key)
+    except ModuleNotFoundError as exc:
+        cwd = os.getcwd()
+        top = key.split(".")[0]
+        if exc.name != top or cwd in sys.path or os.path.abspath("") in sys.path:
+            raise
+    # a module in the current directory, which a console script does not search: add it
+    # (workers started from here inherit the search path)
+    sys.path.append(cwd)
+    return importlib.import_module(key)
+
+
+def import_plugins(specs: Sequence[str]) -> list[ModuleType]:
+    """Import plug-in modules, so that their registrations (strategies, rules...) run.
+
+    Parameters
+    ----------
+    specs : sequence of str
+        Module names (searched on ``sys.path``, then in the current directory) or paths of
+        ``.py`` files. A module already imported is not imported again.
+
+    Returns
+    -------
+    list of module
+        The imported modules, in order.
+
+    Raises
+    ------
+    ImportError, FileNotFoundError
+        A module that cannot be found; any exception the module raises on import.
+    """
+    if isinstance(specs, str):
+        raise TypeError(f"plugins must be a list of module names or files, got {specs!r}")
+    return [_import_plugin(spec) for spec in specs]
+
+
 # ---------------------------------------------------------------------------- storage
 def _file_format() -> str:
     """``"parquet"`` when pyarrow is importable, else ``"csv"``."""
-    import importlib.util
-
     return "parquet" if importlib.util.find_spec("pyarrow") is not None else "csv"
+
+
+#: The first characters of a CSV set file: its header line (JSON follows).
+_CSV_HEADER = "# carbonsim-set "
+#: The parquet schema metadata key holding a set file's header.
+_PARQUET_KEY = b"carbonsim_set"
+
+
+def _digest(document: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_manifest_text(document).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class _Store:
-    """The files of a resumable sweep directory."""
+    """The files of a resumable sweep directory.
+
+    Each file carries a header (:meth:`header`): the set number, the content hash of its
+    parameter set and the hash of the sweep, checked by :meth:`read` before any reuse.
+    """
 
     directory: Path
     fmt: str
+    sweep_hash: str
+    set_hashes: tuple[str, ...]
+    replicates: int
 
     def path(self, set_number: int, table: str) -> Path:
         return self.directory / f"set-{set_number:05d}.{table}.{self.fmt}"
 
+    def header(self, set_number: int, table: str) -> dict[str, Any]:
+        return {
+            "set": set_number,
+            "set_hash": self.set_hashes[set_number],
+            "sweep_hash": self.sweep_hash,
+            "table": table,
+        }
+
     def write(self, set_number: int, summary: pd.DataFrame, market: pd.DataFrame | None) -> None:
         # the market first: the summary file marks the set as finished
         if market is not None:
-            atomic_write_with(
-                self.path(set_number, "market"), functools.partial(self._write, market)
-            )
-        atomic_write_with(self.path(set_number, "summary"), functools.partial(self._write, summary))
+            self._write_file(set_number, "market", market)
+        self._write_file(set_number, "summary", summary)
 
-    def _write(self, frame: pd.DataFrame, path: Path) -> None:
+    def _write_file(self, set_number: int, table: str, frame: pd.DataFrame) -> None:
+        header = json.dumps(self.header(set_number, table), sort_keys=True)
+        writer = functools.partial(self._write, frame, header)
+        atomic_write_with(self.path(set_number, table), writer)
+
+    def _write(self, frame: pd.DataFrame, header: str, path: Path) -> None:
         frame = frame.copy()
         frame.attrs = {}
         if self.fmt == "parquet":
-            frame.to_parquet(path)
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrow = pa.Table.from_pandas(frame)
+            meta = {**(arrow.schema.metadata or {}), _PARQUET_KEY: header.encode()}
+            pq.write_table(arrow.replace_schema_metadata(meta), path)
         else:
-            frame.to_csv(path)
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                fh.write(f"{_CSV_HEADER}{header}\n")
+                frame.to_csv(fh)
 
     def finished(self, set_number: int, keep_market: bool) -> bool:
         return self.path(set_number, "summary").is_file() and (
             not keep_market or self.path(set_number, "market").is_file()
         )
 
+    def _found_header(self, path: Path) -> Any:
+        try:
+            if self.fmt == "parquet":
+                import pyarrow.parquet as pq
+
+                raw = (pq.read_schema(path).metadata or {}).get(_PARQUET_KEY)
+                return None if raw is None else json.loads(raw)
+            with open(path, encoding="utf-8") as fh:
+                first = fh.readline()
+            return json.loads(first[len(_CSV_HEADER) :]) if first.startswith(_CSV_HEADER) else None
+        except (ValueError, UnicodeDecodeError):
+            return None
+        except Exception as exc:  # pyarrow's errors for a file that is not parquet
+            if type(exc).__module__.startswith("pyarrow"):
+                return None
+            raise
+
+    def check(self, set_number: int, table: str) -> None:
+        """Raise ``ValueError`` naming the file unless it holds this set of this sweep."""
+        path = self.path(set_number, table)
+        found = self._found_header(path)
+        wanted = self.header(set_number, table)
+        if not isinstance(found, dict):
+            problem = "it has no carbonsim set header (it was not written by this sweep)"
+        elif found.get("sweep_hash") != self.sweep_hash:
+            problem = (
+                f"it belongs to another sweep (sweep hash {str(found.get('sweep_hash'))[:12]}, "
+                f"this sweep's is {self.sweep_hash[:12]})"
+            )
+        elif found.get("set") != set_number or found.get("set_hash") != wanted["set_hash"]:
+            problem = (
+                f"it holds set {found.get('set')!r} (parameter set hash "
+                f"{str(found.get('set_hash'))[:12]}), not set {set_number} (hash "
+                f"{str(wanted['set_hash'])[:12]}): files were renamed or swapped"
+            )
+        elif found.get("table") != table:
+            problem = f"it holds the {found.get('table')!r} table, not {table!r}"
+        else:
+            return
+        raise ValueError(_mismatch(path, problem))
+
     def read(self, set_number: int, table: str) -> pd.DataFrame:
+        """The table of a finished set, after :meth:`check` of its file and replicates."""
+        self.check(set_number, table)
         path = self.path(set_number, table)
         if self.fmt == "parquet":
             frame = pd.read_parquet(path)
         else:
             # text in, exact floats out: Python's shortest repr (how pandas writes floats)
             # parses back to the same float64, which pandas' fast CSV parser does not promise
-            raw = pd.read_csv(path, dtype=str)
+            raw = pd.read_csv(path, dtype=str, skiprows=1)
             keys = ["replicate", "date"] if table == "market" else ["replicate"]
             levels: list[pd.Index] = [pd.Index(raw["replicate"].astype(np.int64))]
             if table == "market":  # dates as text: restore the engine's dtype
@@ -334,7 +516,19 @@ class _Store:
                 else levels[0].rename("replicate")
             )
         frame.attrs = {}
+        found = sorted(set(frame.index.get_level_values("replicate").tolist()))
+        if found != list(range(self.replicates)):
+            shown = f"{found[:5]}{'...' if len(found) > 5 else ''}"
+            problem = f"it holds replicates {shown}, not 0..{self.replicates - 1}"
+            raise ValueError(_mismatch(path, problem))
         return frame
+
+
+def _mismatch(path: Path, problem: str) -> str:
+    return (
+        f"sweep file {str(path)!r} does not match this sweep: {problem}. Delete that file "
+        "(its set is computed again) or use another directory"
+    )
 
 
 def _manifest_text(manifest: Mapping[str, Any]) -> str:
@@ -342,12 +536,15 @@ def _manifest_text(manifest: Mapping[str, Any]) -> str:
 
 
 def _open_store(directory: Path, manifest: dict[str, Any]) -> _Store:
-    """Create the manifest, or check that an existing one describes the same sweep."""
+    """Check that an existing manifest describes the same sweep (written by the caller)."""
     target = directory / MANIFEST
+    fmt = str(manifest["format"])
     if target.is_file():
         found = json.loads(target.read_text(encoding="utf-8"))
         wanted = json.loads(_manifest_text(manifest))
         differ = sorted(k for k in wanted if k != "format" and found.get(k) != wanted[k])
+        if len(differ) > 1 and "sweep_hash" in differ:  # it follows from the rest
+            differ.remove("sweep_hash")
         if differ:
             raise ValueError(
                 f"directory {str(directory)!r} holds a different sweep (it differs in: "
@@ -356,16 +553,57 @@ def _open_store(directory: Path, manifest: dict[str, Any]) -> _Store:
         fmt = str(found.get("format", manifest["format"]))
         if fmt not in ("parquet", "csv"):
             raise ValueError(f"{str(target)!r}: unknown format {fmt!r}; expected parquet or csv")
-        return _Store(directory, fmt)
-    atomic_write_text(target, _manifest_text(manifest))
-    return _Store(directory, str(manifest["format"]))
+    return _Store(
+        directory,
+        fmt,
+        sweep_hash=str(manifest["sweep_hash"]),
+        set_hashes=tuple(manifest["set_hashes"]),
+        replicates=int(manifest["replicates"]),
+    )
 
 
-# ---------------------------------------------------------------------------- sweep
+# ---------------------------------------------------------------------------- workers
+def _die() -> None:
+    os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Wait until the process that started this worker is gone, then end this worker."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()  # its end of a pipe closes when it dies (a handle on Windows)
+    else:  # pragma: no cover - every pool worker is a multiprocessing child
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+    _die()
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Initializer of the local pool's workers: die with the process that runs the sweep.
+
+    Without it a ``kill -9`` of that process leaves the workers running (each holds the
+    write end of the task queue, so none ever sees it close).
+    """
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(pr_set_pdeathsig, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the line above
+        _die()
+    watcher = threading.Thread(
+        target=_watch_parent, args=(parent_pid,), name="carbonsim-parent-watch", daemon=True
+    )
+    watcher.start()
+
+
 @contextlib.contextmanager
 def _local_pool(workers: int) -> Iterator[cf.ProcessPoolExecutor]:
     pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_init,
+        initargs=(os.getpid(),),
     )
     try:
         yield pool
@@ -373,6 +611,77 @@ def _local_pool(workers: int) -> Iterator[cf.ProcessPoolExecutor]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+_GUARD_FIX = (
+    "Put the code that runs the sweep under the guard, as in the README:\n\n"
+    '    if __name__ == "__main__":\n'
+    "        sw = cs.sweep(...)\n\n"
+    "or pass an executor that needs no new processes, e.g. "
+    "executor=concurrent.futures.ThreadPoolExecutor()."
+)
+
+
+def _is_main_guard(node: ast.stmt, line: int) -> bool:
+    """Whether ``line`` is in the body of ``if __name__ == "__main__":`` (statement ``node``)."""
+    if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)):
+        return False
+    test = node.test
+    sides = [test.left, *test.comparators]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    values = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    if not (len(sides) == 2 and names and values and isinstance(test.ops[0], ast.Eq)):
+        return False
+    last = node.body[-1]
+    return node.body[0].lineno <= line <= (last.end_lineno or last.lineno)
+
+
+def _unguarded_call(main: ModuleType | None) -> tuple[str, int] | None:
+    """(script, line) when the ``__main__`` script runs this call at its top level unguarded.
+
+    Spawned workers run such a script again (as ``__mp_main__``); a module run as
+    ``python -m pkg`` (``pkg.__main__``), an interactive session or ``python -c`` is not.
+    """
+    path = getattr(main, "__file__", None)
+    if main is None or not isinstance(path, str):
+        return None
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    if isinstance(name, str) and (name == "__main__" or name.endswith(".__main__")):
+        return None
+    frame = inspect.currentframe()
+    while frame is not None and not (
+        frame.f_code.co_name == "<module>" and frame.f_globals is vars(main)
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    line = frame.f_lineno
+    try:
+        tree = ast.parse(Path(path).read_text(encoding="utf-8"), path)
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+    for node in tree.body:
+        if node.lineno <= line <= (node.end_lineno or node.lineno):
+            return None if _is_main_guard(node, line) else (path, line)
+    return None
+
+
+def _check_spawn_is_safe() -> None:
+    """Refuse, with the fix, to start spawn workers that would run the sweep again."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "carbonsim.sweep() was called while a worker process was importing the main "
+            'script: the script calls sweep() outside `if __name__ == "__main__":`. ' + _GUARD_FIX
+        )
+    where = _unguarded_call(sys.modules.get("__main__"))
+    if where is not None:
+        raise RuntimeError(
+            "carbonsim.sweep() runs its tasks in worker processes started with 'spawn', and "
+            f"each worker imports your script {where[0]!r} again: line {where[1]} is not "
+            'under `if __name__ == "__main__":`, so every worker would start the sweep '
+            "again (and fail). " + _GUARD_FIX
+        )
+
+
+# ---------------------------------------------------------------------------- sweep
 def _progress_bar(progress: bool, total: int, initial: int) -> Any:
     if not progress:
         return None
@@ -393,6 +702,7 @@ def sweep(
     progress: bool = False,
     directory: str | os.PathLike[str] | None = None,
     keep_market: bool = False,
+    plugins: Sequence[str] = (),
     backend: str | None = None,
 ) -> SweepResult:
     """Run every combination of parameter values, with seeded replicates, on an executor.
@@ -427,6 +737,10 @@ def sweep(
         not recomputed, by a later call with the same arguments.
     keep_market : bool
         Also return (and store) the market table of every replicate (large).
+    plugins : sequence of str
+        Modules or ``.py`` files to import, here and in every worker before its tasks,
+        so that the plug-ins they register (e.g. a strategy the scenario names) exist
+        there too (:func:`import_plugins`).
     backend : None
         Deprecated and ignored: carbonsim has one engine (a value warns).
 
@@ -439,7 +753,11 @@ def sweep(
     ------
     TypeError, ValueError
         Bad arguments, or a path or value the scenario rejects (the message names the field
-        path); a ``directory`` holding a different sweep.
+        path); a ``directory`` holding a different sweep, or a set file that does not match
+        this sweep (named).
+    RuntimeError
+        With the local pool, when called from a script's top level outside the
+        ``if __name__ == "__main__":`` guard (spawned workers would run it again).
     Exception
         The first exception raised by a task, after the tasks not yet started are cancelled
         and the running ones have finished: every set completed by then is in
@@ -450,6 +768,8 @@ def sweep(
     from carbonsim.scenario.loader import load_scenario, with_overrides
     from carbonsim.scenario.schema import Scenario
 
+    plugin_keys = tuple(_plugin_key(p) for p in _check_plugins(plugins))
+    import_plugins(plugin_keys)
     if isinstance(scenario, Scenario):
         base = scenario
     else:
@@ -469,6 +789,8 @@ def sweep(
         raise TypeError(
             f"executor must be a concurrent.futures.Executor, got {type(executor).__name__}"
         )
+    if executor is None:
+        _check_spawn_is_safe()
 
     paths = list(swept)
     combos = list(itertools.product(*(swept[p] for p in paths)))
@@ -484,10 +806,14 @@ def sweep(
         "params": swept,
         "set_hashes": [sc.content_hash() for sc in scenarios],
     }
+    if plugin_keys:
+        provenance["plugins"] = list(plugin_keys)
+    provenance["sweep_hash"] = _digest(provenance)
 
     store = None
+    manifest = {**provenance, "format": _file_format()}
     if directory is not None:
-        store = _open_store(Path(directory), {**provenance, "format": _file_format()})
+        store = _open_store(Path(directory), manifest)
 
     summaries: dict[int, pd.DataFrame] = {}
     markets: dict[int, pd.DataFrame] = {}
@@ -499,11 +825,14 @@ def sweep(
                     markets[s] = store.read(s, "market")
         if summaries:
             log.info("sweep: %d of %d sets loaded from %s", len(summaries), len(combos), directory)
+        # written only now: after the files found were checked against this sweep
+        if not (store.directory / MANIFEST).is_file():
+            atomic_write_text(store.directory / MANIFEST, _manifest_text(manifest))
 
     size = chunk or _default_chunk(n_replicates, len(combos), n_workers or os.cpu_count() or 1)
     pieces = _chunks(n_replicates, min(size, n_replicates))
     tasks = [
-        _Task(s, sc, seed, first, count, keep_market)
+        _Task(s, sc, seed, first, count, keep_market, plugin_keys)
         for s, sc in enumerate(scenarios)
         if s not in summaries
         for first, count in pieces

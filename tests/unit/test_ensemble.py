@@ -9,8 +9,10 @@ exactly the same table.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import importlib.machinery
 import re
 import sys
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -371,3 +373,117 @@ def test_cli_scheduler_without_dask_names_the_extra(
     assert code == EXIT_USAGE
     assert "'parallel' extra" in err
     assert "carbonsim[parallel]" in err
+
+
+# ---------------------------------------------------------------------------- set files (#21)
+def _swap(a: Path, b: Path) -> None:
+    tmp = a.with_name("swapping")
+    a.rename(tmp)
+    b.rename(a)
+    tmp.rename(b)
+
+
+def test_swapped_set_files_are_refused_naming_the_file(
+    tmp_path: Path, counting: CountingExecutor
+) -> None:
+    sweep(TINY, PARAMS, replicates=1, executor=counting, directory=tmp_path)
+    _swap(tmp_path / "set-00000.summary.parquet", tmp_path / "set-00001.summary.parquet")
+    with pytest.raises(
+        ValueError,
+        match=r"set-00000\.summary\.parquet' does not match this sweep: it holds set 1 .*swapped",
+    ):
+        sweep(TINY, PARAMS, replicates=1, executor=counting, directory=tmp_path)
+    assert counting.submitted == 2  # nothing ran with the wrong numbers
+
+
+def test_files_of_another_sweep_are_refused_without_its_manifest(
+    reference: SweepResult, tmp_path: Path, counting: CountingExecutor
+) -> None:
+    sweep(TINY, {PARAM: [0.01, 0.02]}, replicates=2, executor=counting, directory=tmp_path)
+    (tmp_path / MANIFEST).unlink()
+    with pytest.raises(
+        ValueError, match=r"set-00000\.summary\.parquet' .* belongs to another sweep"
+    ):
+        sweep(TINY, PARAMS, replicates=2, executor=counting, directory=tmp_path)
+    assert not (tmp_path / MANIFEST).exists()  # not adopted
+    for path in tmp_path.glob("set-*"):
+        path.unlink()
+    resumed = sweep(TINY, PARAMS, replicates=2, executor=counting, directory=tmp_path)
+    _same(resumed, reference)
+    (tmp_path / MANIFEST).unlink()  # the same sweep's files are still its own
+    again = sweep(TINY, PARAMS, replicates=2, executor=counting, directory=tmp_path)
+    _same(again, reference)
+    assert (tmp_path / MANIFEST).is_file()
+
+
+def test_csv_set_files_carry_and_check_their_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, counting: CountingExecutor
+) -> None:
+    monkeypatch.setattr(ensemble, "_file_format", lambda: "csv")
+    first = sweep(TINY, {PARAM: [0.0]}, replicates=2, executor=counting, directory=tmp_path)
+    path = tmp_path / "set-00000.summary.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    assert lines[0].startswith("# carbonsim-set {")
+    assert first.provenance["sweep_hash"] in lines[0]
+    path.write_text("".join(lines[:-1]))  # replicate 1 lost
+    with pytest.raises(ValueError, match=r"holds replicates \[0\], not 0\.\.1"):
+        sweep(TINY, {PARAM: [0.0]}, replicates=2, executor=counting, directory=tmp_path)
+    path.write_text("".join(lines[1:]))  # no header: not written by this sweep
+    with pytest.raises(ValueError, match=r"set-00000\.summary\.csv' .* no carbonsim set header"):
+        sweep(TINY, {PARAM: [0.0]}, replicates=2, executor=counting, directory=tmp_path)
+
+
+# ---------------------------------------------------------------------------- the guard (#21)
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("found = check()\n", 1),
+        ('if __name__ == "__main__":\n    found = check()\n', None),
+        ("def main():\n    return check()\n\n\nfound = main()\n", 5),
+        (
+            'def main():\n    return check()\n\n\nif "__main__" == __name__:\n    found = main()\n',
+            None,
+        ),
+        ("import sys\n\nif sys.argv:\n    found = check()\n", 4),
+    ],
+)
+def test_guard_check_finds_the_unguarded_top_level_line(
+    tmp_path: Path, text: str, line: int | None
+) -> None:
+    path = tmp_path / "script.py"
+    path.write_text(text, encoding="utf-8")
+    module = types.ModuleType("__main__")
+    module.__file__ = str(path)
+    module.check = lambda: ensemble._unguarded_call(module)  # type: ignore[attr-defined]
+    exec(compile(text, str(path), "exec"), vars(module))
+    assert vars(module)["found"] == (None if line is None else (str(path), line))
+
+
+def test_sweep_in_pytest_or_python_dash_m_is_not_refused() -> None:
+    assert ensemble._unguarded_call(sys.modules["__main__"]) is None
+    package_main = types.ModuleType("__main__")
+    package_main.__file__ = ensemble.__file__
+    package_main.__spec__ = importlib.machinery.ModuleSpec("carbonsim.__main__", None)
+    assert ensemble._unguarded_call(package_main) is None  # spawn does not re-run it
+
+
+# ---------------------------------------------------------------------------- plug-ins (#21)
+def test_tasks_import_their_plugins_before_running(tmp_path: Path) -> None:
+    from carbonsim.agents import STRATEGIES
+    from carbonsim.scenario.loader import load_scenario
+
+    path = tmp_path / "issue21_task_plugin.py"
+    path.write_text(
+        "from carbonsim.agents import STRATEGIES\n"
+        "STRATEGIES.register('issue21_task_plugin', replace=True)(STRATEGIES.get('noise'))\n",
+        encoding="utf-8",
+    )
+    task = ensemble._Task(0, load_scenario(TINY), 0, 0, 1, False, (str(path),))
+    assert "issue21_task_plugin" not in STRATEGIES
+    done = ensemble._run_task(task)  # as a fresh worker would
+    assert "issue21_task_plugin" in STRATEGIES
+    assert list(done.summary.index) == [0]
+    with pytest.raises(TypeError, match="plugins must be a list"):
+        sweep(TINY, {}, plugins="issue21_task_plugin")  # type: ignore[arg-type]
+    with pytest.raises(ModuleNotFoundError, match="no_such_plugin_module"):
+        sweep(TINY, {}, plugins=["no_such_plugin_module"])
