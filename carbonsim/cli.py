@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import platform
 import sys
 from collections.abc import Callable, Sequence
@@ -40,15 +41,22 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-_REPORTED_PACKAGES = (
-    "numpy",
-    "scipy",
-    "simpy",
-    "pandas",
-    "pydantic",
-    "matplotlib",
-    "pyarrow",
-    "dask",
+#: Distributions ``carbonsim info`` reports: (name, what needs it). Every package of an
+#: extra in pyproject.toml is here (checked by tests/unit/test_cli.py).
+_REPORTED_PACKAGES: tuple[tuple[str, str], ...] = (
+    ("numpy", "required"),
+    ("scipy", "required"),
+    ("simpy", "required"),
+    ("pandas", "required"),
+    ("pydantic", "required"),
+    ("tqdm", "required"),
+    ("matplotlib", "extra 'plot': figures"),
+    ("pyarrow", "extra 'parquet': parquet files"),
+    ("dask", "extra 'parallel': sweeps on a Dask cluster"),
+    ("distributed", "extra 'parallel': sweeps on a Dask cluster"),
+    ("exchange-calendars", "extra 'calendars': regenerate the exchange calendars"),
+    ("numba", "extra 'fast': compiled continuous order book"),
+    ("hypothesis", "optional: carbonsim.testing strategies"),
 )
 
 
@@ -69,11 +77,24 @@ def _non_negative_int(text: str) -> int:
 
 
 def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    value = _non_negative_int(text)
+    """argparse type: an integer >= 1 (one message for 0 and for negative numbers)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _check_out(path: str, *, replace: bool = True) -> None:
+    """Fail with exit code 2 now, not after the work, if ``--out`` cannot be written."""
+    from carbonsim._io import check_output_directory
+
+    try:
+        check_output_directory(path, replace=replace)
+    except OSError as exc:
+        raise UsageError(f"--out {path!r} cannot be written: {exc}") from exc
 
 
 def _add_scenario_arguments(parser: argparse.ArgumentParser) -> None:
@@ -128,12 +149,17 @@ def _cmd_info(args: argparse.Namespace) -> int:
     """Print versions of carbonsim, Python and the dependencies (for bug reports)."""
     print(f"carbonsim {__version__}")
     print(f"python    {platform.python_version()} ({platform.platform()})")
-    for name in _REPORTED_PACKAGES:
+    from carbonsim._format import format_table
+
+    rows = []
+    for name, needed_for in _REPORTED_PACKAGES:
         try:
             ver = _dist_version(name)
         except PackageNotFoundError:
             ver = "not installed"
-        print(f"{name:<9} {ver}")
+        rows.append([name, ver, needed_for])
+    print()
+    print(format_table(["package", "version", "needed for"], rows))
     return EXIT_OK
 
 
@@ -243,6 +269,7 @@ def _check_output_options(args: argparse.Namespace) -> None:
         if args.trades:
             raise UsageError("--trades needs --out DIR (trades are only written to files)")
         return
+    _check_out(args.out)
     if args.plot:
         import importlib.util
 
@@ -320,20 +347,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print()
         print(_summary_lines(result))
     if args.out is not None:
-        fmt = args.format or "csv"
+        import functools
+
+        extra = None
+        if args.plot:  # the figures are part of the directory written as one unit
+            from carbonsim.plot import save_all
+
+            targets = _targets_inside(result, scenario.name)
+            extra = functools.partial(save_all, result, scenario=scenario, targets=targets)
         try:
-            written = result.to_parquet(args.out) if fmt == "parquet" else result.to_csv(args.out)
+            written = result.export(args.out, format=args.format or "csv", extra=extra)
         except ImportError as exc:  # pyarrow vanished or is broken
             raise UsageError(
                 f"--format parquet needs a working pyarrow, from the 'parquet' extra: "
                 f"pip install 'carbonsim[parquet]' ({exc})"
             ) from exc
-        if args.plot:
-            from carbonsim.plot import save_all
-
-            targets = _targets_inside(result, scenario.name)
-            written += save_all(result, args.out, scenario=scenario, targets=targets)
-        _print_written(written, args.quiet)
+        _print_written(written, args.quiet, "the directory replaced as a whole")
     return EXIT_OK
 
 
@@ -359,8 +388,9 @@ def _add_run_parser(sub: Subparsers) -> None:
         "--out",
         default=None,
         metavar="DIR",
-        help="write market, units (and trades) tables to DIR, created if missing "
-        "(default: write nothing)",
+        help="write market, units (and trades) tables and metadata.json to DIR, created if "
+        "missing; DIR is replaced as a whole (no file of an earlier export survives), and a "
+        "DIR holding files carbonsim did not write is refused (default: write nothing)",
     )
     p.add_argument(
         "--format",
@@ -462,6 +492,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from carbonsim._io import atomic_write_with
     from carbonsim.ensemble import parse_param, sweep
 
+    if args.out is not None:
+        _check_out(args.out, replace=False)
     scenario = _resolve_scenario(args)
     params: dict[str, list[object]] = {}
     for text in args.params:
@@ -485,6 +517,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             chunk=args.chunk,
             progress=progress,
             directory=args.out,
+            plugins=args.plugins,
         )
     if not args.quiet:
         where = args.scheduler or f"up to {args.workers or os.cpu_count()} local process(es)"
@@ -610,6 +643,34 @@ def _calibrate_command(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+def _calibration_target(args: argparse.Namespace) -> Path | None:
+    """Where the fit goes: ``--out``; with ``--write`` the file, or for a built-in a copy.
+
+    A built-in scenario's file belongs to the installed package: ``--write`` writes a
+    calibrated copy ``NAME.toml`` into the current directory instead (never over a file).
+    Checked before the fit, so a refusal costs nothing.
+    """
+    from carbonsim.scenario.loader import list_scenarios
+
+    out = None if args.out is None else Path(args.out)
+    if args.write and args.scenario in list_scenarios() and not Path(args.scenario).exists():
+        out = Path(f"{args.scenario}.toml")
+        if out.exists():
+            raise UsageError(
+                f"--write on the built-in scenario {args.scenario!r} writes a calibrated copy "
+                f"to {str(out)!r} (the installed package's file is never rewritten), but that "
+                f"file exists: calibrate it (carbonsim calibrate {out} --write) or give --out"
+            )
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(out.parent, os.W_OK) or (out.exists() and not out.is_file()):
+                raise PermissionError(f"cannot write a file in {str(out.parent)!r}")
+        except OSError as exc:
+            raise UsageError(f"{str(out)!r} cannot be written: {exc}") from exc
+    return out
+
+
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit a scenario's behaviour parameters to its targets; optionally write the result.
 
@@ -628,6 +689,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         )
     if args.force and not (args.write or args.out is not None):
         raise UsageError("--force needs --write or --out")
+    out = _calibration_target(args)
     scenario = load_scenario(args.scenario, calibrated=False)
     overrides = [parse_override(text) for text in args.overrides]
     if overrides:
@@ -664,9 +726,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         if failed and not args.force:
             print("nothing written (--force writes a fit that misses its targets)", file=sys.stderr)
         else:
-            path = write_calibration(
-                args.scenario, result.calibration(_calibrate_command(args)), out=args.out
-            )
+            spec = result.calibration(_calibrate_command(args))
+            path = write_calibration(args.scenario, spec, out=out)
             print(f"\nwrote the [calibration] table of {path}")
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -728,8 +789,8 @@ def _add_calibrate_parser(sub: Subparsers) -> None:
     where.add_argument(
         "--write",
         action="store_true",
-        help="rewrite the [calibration] table of the scenario file (a built-in name: the "
-        "packaged file)",
+        help="rewrite the [calibration] table of the scenario file (a built-in name: write "
+        "a calibrated copy NAME.toml into the current directory, never the installed file)",
     )
     where.add_argument(
         "--out", default=None, metavar="FILE", help="write a calibrated copy of the file to FILE"
@@ -830,21 +891,63 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 the work failed, 2 bad usage or bad input.",
     )
     parser.add_argument("--version", action="version", version=f"carbonsim {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    _add_common_arguments(parser, after=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in _COMMANDS:
         add(sub)
+    for command in sub.choices.values():
+        _add_common_arguments(command, after=True)
     return parser
+
+
+def _add_common_arguments(parser: argparse.ArgumentParser, *, after: bool) -> None:
+    """``--debug`` and ``--plugin``, accepted before and after the subcommand.
+
+    After it they go to their own ``*_after`` names (absent unless given), so that a
+    subcommand's defaults never overwrite what was given before it; :func:`main` merges.
+    """
+    suffix, unset = ("_after", argparse.SUPPRESS) if after else ("", None)
+    parser.add_argument(
+        "--debug",
+        dest="debug" + suffix,
+        action="store_true",
+        default=unset or False,
+        help="show tracebacks on errors",
+    )
+    parser.add_argument(
+        "--plugin",
+        dest="plugins" + suffix,
+        action="append",
+        default=unset or [],
+        metavar="MODULE",
+        help="import MODULE (a module name, or a .py file) first, so the strategies and other "
+        "plug-ins it registers can be named in the scenario; sweep workers import it too "
+        "(repeatable)",
+    )
+
+
+def _import_plugins(specs: Sequence[str]) -> None:
+    from carbonsim.ensemble import import_plugins
+
+    for spec in specs:
+        try:
+            import_plugins([spec])
+        except Exception as exc:
+            message = f"--plugin {spec!r} cannot be imported: {type(exc).__name__}: {exc}"
+            raise UsageError(message) from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``carbonsim`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.debug = bool(args.debug or getattr(args, "debug_after", False))
+    args.plugins = [*args.plugins, *getattr(args, "plugins_after", [])]
     if getattr(args, "func", None) is None:
         parser.print_help()
         return EXIT_USAGE
     try:
+        _import_plugins(args.plugins)
         return int(args.func(args))
     except (ValueError, TypeError, KeyError, FileNotFoundError) as exc:
         if args.debug:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -270,7 +272,8 @@ def test_run_parquet(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
     )
     assert code == EXIT_OK, err
     written = out.splitlines()
-    assert sorted(p.rsplit("/", 1)[-1] for p in written) == ["market.parquet", "units.parquet"]
+    names = sorted(p.rsplit("/", 1)[-1] for p in written)
+    assert names == ["market.parquet", "metadata.json", "units.parquet"]
     assert len(pd.read_parquet(written[0])) > 0
 
 
@@ -497,3 +500,206 @@ def test_to_toml_round_trips() -> None:
     expected = {k: v for k, v in data.items() if k != "nothing"}
     expected["nested"] = {"deep": {"v": 1}}
     assert back == expected
+
+
+# ---------------------------------------------------------------------------- issue #21
+@pytest.fixture
+def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any simulation is a failure: the command must stop before the work."""
+    import carbonsim.engine.simulation as simulation
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(simulation, "simulate", refuse)
+
+
+@pytest.mark.usefixtures("no_simulation")
+def test_out_that_cannot_be_written_fails_first_with_usage_code(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("x")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    for command in (["run", TINY], ["sweep", TINY, "--param", "seed=0"]):
+        code, _, err = _run([*command, "--out", str(tmp_path / "file" / "out")], capsys)
+        assert code == EXIT_USAGE
+        assert f"--out '{tmp_path / 'file' / 'out'}' cannot be written" in err
+        assert "not a directory" in err.lower()
+    code, _, err = _run(["run", TINY, "--out", str(mine)], capsys)
+    assert code == EXIT_USAGE
+    assert "notes.txt" in err
+    assert "carbonsim did not write" in err
+    assert (mine / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes anywhere")
+@pytest.mark.usefixtures("no_simulation")
+def test_out_in_a_read_only_directory_fails_first(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        code, _, err = _run(["run", TINY, "--out", str(locked / "out")], capsys)
+    finally:
+        locked.chmod(0o700)
+    assert code == EXIT_USAGE
+    assert "Permission denied" in err
+
+
+def test_run_replaces_out_as_a_whole(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main(["run", TINY, "--out", str(out), "--trades", "--quiet"]) == EXIT_OK
+    assert (out / "trades.csv").is_file()
+    assert main(["run", TINY, "--out", str(out), "--seed", "1", "--quiet"]) == EXIT_OK
+    capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["market.csv", "metadata.json", "units.csv"]
+    assert json.loads((out / "metadata.json").read_text())["provenance"]["seed"] == 1
+
+
+def test_debug_after_the_subcommand_reraises() -> None:
+    with pytest.raises(FileNotFoundError, match="built-in scenarios are"):
+        main(["run", "no-such-scenario", "--debug"])
+    with pytest.raises(FileNotFoundError):
+        main(["--debug", "show", "no-such-scenario", "--debug"])
+
+
+def test_zero_and_negative_replicates_get_one_message(capsys: pytest.CaptureFixture[str]) -> None:
+    messages = []
+    for value in ("0", "-3"):
+        with pytest.raises(SystemExit) as exc:
+            main(["run", TINY, "--replicates", value])
+        assert exc.value.code == EXIT_USAGE
+        messages.append(capsys.readouterr().err.splitlines()[-1])
+    assert messages == [
+        "carbonsim run: error: argument --replicates: must be >= 1, got 0",
+        "carbonsim run: error: argument --replicates: must be >= 1, got -3",
+    ]
+
+
+def test_info_lists_every_optional_package(capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"
+    ]
+    assert main(["info"]) == EXIT_OK
+    out = capsys.readouterr().out
+    for extra, requirements in extras.items():
+        if extra in ("dev", "all"):
+            continue
+        for requirement in requirements:
+            name = re.match(r"[A-Za-z0-9_.-]+", requirement)
+            assert name is not None
+            row = _table_row(out, name.group())
+            assert f"extra '{extra}'" in row[2], row
+    assert _table_row(out, "distributed")[2].startswith("extra 'parallel'")  # dask[distributed]
+    assert _table_row(out, "hypothesis")[2].startswith("optional")
+
+
+def test_calibrate_write_on_a_builtin_writes_a_copy_in_the_current_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pandas as pd
+
+    import carbonsim.calibration as calibration
+    from carbonsim.calibration import scenario_source
+    from carbonsim.scenario.loader import load_scenario
+
+    packaged = scenario_source(TINY)
+    before = packaged.read_bytes()
+    spec = load_scenario(TINY, calibrated=False).calibration
+
+    class Fitted:  # what fit returns, for a fit that met its targets
+        moments = pd.DataFrame({"passed": [True]}, index=["volume"])
+
+        def summary(self) -> str:
+            return "fitted"
+
+        def calibration(self, command: str) -> object:
+            return spec
+
+    monkeypatch.setattr(calibration, "targets", lambda name: pd.DataFrame())
+    monkeypatch.setattr(calibration, "fit", lambda *a, **k: Fitted())
+    monkeypatch.chdir(tmp_path)
+    code, out, err = _run(["calibrate", TINY, "--write"], capsys)
+    assert code == EXIT_OK, err
+    copy = tmp_path / f"{TINY}.toml"
+    assert f"wrote the [calibration] table of {TINY}.toml" in out
+    assert load_scenario(copy).name == TINY
+    assert packaged.read_bytes() == before  # the installed file is never rewritten
+    code, _, err = _run(["calibrate", TINY, "--write"], capsys)
+    assert code == EXIT_USAGE  # and a copy is never overwritten
+    assert f"calibrate it (carbonsim calibrate {TINY}.toml --write)" in err
+
+
+PLUGIN = """\
+from carbonsim.agents import STRATEGIES
+
+STRATEGIES.register("{name}", replace=True)(STRATEGIES.get("compliance"))
+"""
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_plugin_strategy_from_a_file(
+    where: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    name = f"issue21_file_{where}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(PLUGIN.format(name=name), encoding="utf-8")
+    plugin = ["--plugin", str(path)]
+    argv = ["run", TINY, "--set", f"behaviour.strategies.0.name={name}"]
+    argv = [*plugin, *argv] if where == "before" else [*argv, *plugin]
+    code, out, err = _run(argv, capsys)
+    assert code == EXIT_OK, err
+    assert "china-national-tiny: seed 0" in out
+
+
+def test_plugin_module_in_the_current_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "issue21_cwd_plugin.py").write_text(
+        PLUGIN.format(name="issue21_cwd"), encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    # a console script's search path holds its bin directory, not the current one
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "issue21_cwd_plugin", raising=False)
+    argv = ["run", TINY, "--plugin", "issue21_cwd_plugin"]
+    code, _, err = _run([*argv, "--set", "behaviour.strategies.0.name=issue21_cwd"], capsys)
+    assert code == EXIT_OK, err
+    monkeypatch.delitem(sys.modules, "issue21_cwd_plugin")
+
+
+def test_plugin_that_cannot_be_imported_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('half written')\n", encoding="utf-8")
+    for spec, expected in [
+        ("no_such_plugin_module", "ModuleNotFoundError: No module named 'no_such_plugin_module'"),
+        (str(tmp_path / "missing.py"), "FileNotFoundError: plug-in file"),
+        (str(broken), "RuntimeError: half written"),
+    ]:
+        code, _, err = _run(["run", TINY, "--plugin", spec], capsys)
+        assert code == EXIT_USAGE
+        assert f"carbonsim: error: --plugin {spec!r} cannot be imported: {expected}" in err
+
+
+@pytest.mark.slow  # 2-5 s: starts a worker process
+def test_sweep_workers_import_the_plugin(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "issue21_sweep_plugin.py"
+    path.write_text(PLUGIN.format(name="issue21_sweep"), encoding="utf-8")
+    argv = ["sweep", TINY, "--plugin", str(path), "--workers", "1", "--quiet"]
+    argv += ["--set", "behaviour.strategies.0.name=issue21_sweep"]
+    argv += ["--param", "periods.*.offset_limit_share=0.0,0.05", "--out", str(tmp_path / "s")]
+    code, _, err = _run(argv, capsys)
+    assert code == EXIT_OK, err
+    manifest = json.loads((tmp_path / "s" / "sweep.json").read_text())
+    assert manifest["plugins"] == [str(path)]
