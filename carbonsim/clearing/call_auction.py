@@ -480,7 +480,6 @@ def clear_markets(
     has_ref: BoolArray,
     fallback_tick: IntArray,
     rule: AllocationRule,
-    force_compressed: bool = False,
     overwrite_ticks: bool = False,
     tick_range: tuple[int, int] | None = None,
 ) -> Cleared:
@@ -498,7 +497,7 @@ def clear_markets(
     else:
         mn, mx, nonempty = _market_ranges(bid_tick, bid_market, ask_tick, ask_market, n_markets)
     n_dense = float(np.sum(np.where(nonempty, (mx - mn + 1).astype(np.float64), 1.0)))
-    if not force_compressed and n_dense <= _DENSE_CELLS_PER_ORDER * n_orders + _DENSE_EXTRA_CELLS:
+    if n_dense <= _DENSE_CELLS_PER_ORDER * n_orders + _DENSE_EXTRA_CELLS:
         grid = _dense_grid(
             bid_tick, bid_market, ask_tick, ask_market, mn, mx, nonempty, overwrite_ticks
         )
