@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -637,6 +638,19 @@ def test_calibrate_write_on_a_builtin_writes_a_copy_in_the_current_directory(
     assert f"calibrate it (carbonsim calibrate {TINY}.toml --write)" in err
 
 
+@pytest.fixture
+def registries_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Plug-ins registered by a test are gone after it, and so are their modules."""
+    from carbonsim.agents import STRATEGIES
+
+    monkeypatch.setattr(STRATEGIES, "_items", dict(STRATEGIES._items))
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name.startswith(("carbonsim_plugin_", "issue21_")):
+            del sys.modules[name]
+
+
 PLUGIN = """\
 from carbonsim.agents import STRATEGIES
 
@@ -645,6 +659,7 @@ STRATEGIES.register("{name}", replace=True)(STRATEGIES.get("compliance"))
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
+@pytest.mark.usefixtures("registries_restored")
 def test_plugin_strategy_from_a_file(
     where: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -659,6 +674,7 @@ def test_plugin_strategy_from_a_file(
     assert "china-national-tiny: seed 0" in out
 
 
+@pytest.mark.usefixtures("registries_restored")
 def test_plugin_module_in_the_current_directory(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -672,7 +688,6 @@ def test_plugin_module_in_the_current_directory(
     argv = ["run", TINY, "--plugin", "issue21_cwd_plugin"]
     code, _, err = _run([*argv, "--set", "behaviour.strategies.0.name=issue21_cwd"], capsys)
     assert code == EXIT_OK, err
-    monkeypatch.delitem(sys.modules, "issue21_cwd_plugin")
 
 
 def test_plugin_that_cannot_be_imported_is_a_usage_error(
@@ -691,6 +706,7 @@ def test_plugin_that_cannot_be_imported_is_a_usage_error(
 
 
 @pytest.mark.slow  # 2-5 s: starts a worker process
+@pytest.mark.usefixtures("registries_restored")
 def test_sweep_workers_import_the_plugin(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
