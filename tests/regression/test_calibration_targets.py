@@ -35,7 +35,7 @@ def test_shipped_scenario_is_calibrated_by_fitted_values() -> None:
     cal = calibrated.calibration
     assert cal.fitted, "china-national carries no fitted values"
     assert set(cal.fitted) == set(cal.parameters)
-    assert cal.provenance["command"].startswith(f"carbonsim calibrate {NAME}")
+    assert cal.provenance["command"].startswith(f"carbonsim calibrate {FILE}")
     # the fitted values differ from the priors written in the file: behaviour was fitted
     assert calibrated != prior
     for path, value in cal.fitted.items():
