@@ -840,7 +840,8 @@ def _cmd_columns(args: argparse.Namespace) -> int:
             MARKET_COLUMNS,
         ),
         (
-            "units table (units.csv): one row per replicate, unit and compliance period (year: its last emission year)",
+            "units table (units.csv): one row per replicate, unit and compliance period "
+            "(year: its last emission year)",
             UNIT_COLUMNS,
         ),
         (
