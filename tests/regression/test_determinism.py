@@ -44,24 +44,20 @@ from carbonsim.testing.regenerate import (
 # BEGIN PINNED
 PINNED_DIGESTS = {
     "avx512f": {
-        "market": "510a8d8bfe3ca56ce80594997e76487a3e87d87cc4a867bda934c636da97e98b",
-        "units": "346273c48db39bbf9c6582e070756bec68cf91d037429732e78c2c1aae685dc9",
-    },
-    "baseline": {
-        "market": "510a8d8bfe3ca56ce80594997e76487a3e87d87cc4a867bda934c636da97e98b",
-        "units": "4091a6c94f40f4b5fec89e02259458be47d49dffde9a488c6ae1ff65e646e261",
+        "market": "5990d7cc45e7ae6cafb75ac1d9b76d6817eec170b38d12778c2a56d31d04d25c",
+        "units": "b500140b15dc126408fc7481a6a84bf1a1fa2c70378cbaa2fedaaabdeea3add8",
     },
 }
 PINNED_SUMMARY = {
-    "volume": 2796260.0,
-    "turnover": 73767500.0,
-    "mean_price": 28.0513,
-    "last_price": 18.95,
+    "volume": 3025660.0,
+    "turnover": 78167000.0,
+    "mean_price": 26.9891,
+    "last_price": 16.99,
     "allocated": 238280000.0,
     "emissions": 237137000.0,
     "abated": 4216290.0,
-    "surrendered": 235985000.0,
-    "penalty": 260000.0,
+    "surrendered": 236326000.0,
+    "penalty": 200000.0,
 }
 # END PINNED
 
