@@ -19,7 +19,8 @@ Sections (each time is the median of ``time.perf_counter`` over the runs shown):
   reference agree to a relative 1e-9 on the market table
   (``tests/regression/test_reference_agents.py`` checks the same on small scenarios).
 * **units**: the national scenario with ``population.n_units = N`` and
-  ``population.total_emissions = N x 2e6`` t; the full window up to 10^5 units, and the
+  ``population.total_emissions = N x 1e6`` t (a scenario allows at most 1e12 t); the
+  full window up to 10^5 units, and the
   first compliance period only (``china-national-tiny``'s 2021 window, 114 sessions) for
   10^6 units.
 * **replicates**: the national scenario with ``R`` replicates; ``R = 1000`` on the 2021
@@ -104,7 +105,7 @@ def scenario(window: str, n_units: int | None = None) -> Scenario:
         )
     if n_units is not None:
         sc = cs.with_overrides(
-            sc, {"population.n_units": n_units, "population.total_emissions": n_units * 2e6}
+            sc, {"population.n_units": n_units, "population.total_emissions": n_units * 1e6}
         )
     return sc
 
@@ -615,7 +616,7 @@ def report(
 
     units_rows = scaling["units"]
     unit_full = [r for r in units_rows if r["window"] == FULL]
-    out.append("\n**Scaling with units** (one replicate; `N x 2e6` t of emissions):\n")
+    out.append("\n**Scaling with units** (one replicate; `N x 1e6` t of emissions):\n")
     out.append(scaling_table(units_rows, "n_units", "units N"))
     if len(unit_full) >= 2:
         out.append(
