@@ -1,7 +1,7 @@
 """CCER cap: prices and offset use with no offsets allowed vs the 5% usage limit.
 
 Sweeps ``periods.*.offset_limit_share`` over 0 and 0.05 (the share of a unit's obligation it
-may cover with CCER credits, ets-rules.md) with seeded replicates, using
+may cover with CCER credits, docs/rules.md#offset-limit) with seeded replicates, using
 :func:`carbonsim.sweep` on local worker processes (``--scheduler ADDRESS`` runs it on a Dask
 cluster instead), and prints the mean and the 5-95% range of each metric per cap.
 

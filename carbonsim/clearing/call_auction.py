@@ -40,9 +40,9 @@ Many markets are cleared at once by laying their grids end to end (see
 are computed in the same order as for a market alone, so a batch reproduces single-market
 clearing bit for bit, also for fractional quantities.
 
-Sources: ``ets-rules.md``, "Trading (Shanghai Environment and Energy Exchange)": tick 0.01
-yuan, quantity step 1 t, price bands of +/-10 % (listed) and +/-30 % (block) of the previous
-close. The kernel itself is generic: any tick, any band, any quantities.
+Sources: docs/rules.md#tick-size (tick 0.01 yuan, quantity step 1 t) and
+docs/rules.md#price-bands (+/-10 % (listed) and +/-30 % (block) of the previous close). The
+kernel itself is generic: any tick, any band, any quantities.
 
 Quantities
 ----------

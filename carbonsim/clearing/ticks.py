@@ -216,9 +216,9 @@ def band_from_reference(
 ) -> tuple[float, float]:
     """Price band ``reference * (1 -/+ fraction)`` snapped inward to the tick grid.
 
-    Serves the exchange price limits (``ets-rules.md``, "Trading (Shanghai Environment and
-    Energy Exchange)": ``+/-10 %`` of the previous close for listed agreements, ``+/-30 %``
-    for block agreements). Pass the result as ``price_band``.
+    Serves the exchange price limits (docs/rules.md#price-bands: ``+/-10 %`` of the previous
+    close for listed agreements, ``+/-30 %`` for block agreements). Pass the result as
+    ``price_band``.
 
     Parameters
     ----------

@@ -4,15 +4,16 @@ Two calendars are built in and more can be registered in :data:`CALENDARS`:
 
 ``"XSHG"``
     Mainland China exchange trading days (the Shanghai Environment and Energy Exchange
-    follows the mainland exchange calendar, about 242 sessions a year; ets-rules.md
-    "Trading"). Weekdays minus the closures listed in the package data file
-    ``data/xshg_closures.csv``, which is generated from the ``exchange-calendars`` package
-    by :func:`regenerate_xshg_closures` (``python -m carbonsim.engine.calendar``) and covers
-    :data:`XSHG_TABLE_YEARS`. Outside those years a rule-based approximation is used: New
-    Year's Day, the Spring Festival week (lunar new year's eve to the fifth day, from a table
-    of lunar-new-year dates), Qingming (4 April), Labour Day (1-5 May) and National Day
-    (1-7 October). It omits the Dragon Boat and Mid-Autumn holidays and the make-up
-    weekdays, so it has about two sessions a year more than the real calendar (conf. C).
+    follows the mainland exchange calendar, about 242 sessions a year;
+    docs/rules.md#trading-calendar). Weekdays minus the closures listed in the package data
+    file ``data/xshg_closures.csv``, which is generated from the ``exchange-calendars``
+    package by :func:`regenerate_xshg_closures` (``python -m carbonsim.engine.calendar``)
+    and covers :data:`XSHG_TABLE_YEARS`. Outside those years a rule-based approximation is
+    used: New Year's Day, the Spring Festival week (lunar new year's eve to the fifth day,
+    from a table of lunar-new-year dates), Qingming (4 April), Labour Day (1-5 May) and
+    National Day (1-7 October). It omits the Dragon Boat and Mid-Autumn holidays and the
+    make-up weekdays, so it has about two sessions a year more than the real calendar
+    (conf. C).
 ``"business"``
     Monday to Friday, no holidays (for generic and EU-style scenarios).
 

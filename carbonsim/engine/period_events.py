@@ -214,7 +214,7 @@ class PeriodEvents(Expectations):
     def _borrow_and_surrender(self, p: PeriodState) -> None:
         """The 2021-22 borrowing rule at the final deadline: a unit whose obligation
         exceeds its allocation by more than 10% of the allocation may borrow up to half of
-        that gap from the next vintage (``ets-rules.md``, "Borrowing";
+        that gap from the next vintage (docs/rules.md#borrowing;
         :func:`~carbonsim.market.compliance.borrowing_amount`); it borrows what it still
         lacks after its own allowances and offsets, within that limit, and surrenders it.
         The advance is deducted from its next allocation of that vintage by the ledger."""
@@ -242,7 +242,7 @@ class PeriodEvents(Expectations):
         """The 2024-25 banking limit after the final deadline: a unit keeps at most
         10,000 t + 1.5 x its net sales over the period of its allowances of the period's
         vintages and older, converted into the next vintage; the rest is cancelled
-        (``ets-rules.md``, "Banking"; :func:`~carbonsim.market.compliance.
+        (docs/rules.md#banking-limit; :func:`~carbonsim.market.compliance.
         apply_banking_limit`). Without a next vintage in the scenario the kept tonnes stay
         in their vintages."""
         net_sales = np.rint(p.sold - p.bought).astype(np.int64)

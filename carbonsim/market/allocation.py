@@ -156,8 +156,7 @@ def check_rule_parameters(rule: str, parameters: Mapping[str, Any], where: str) 
         )
 
 
-#: Sectors of the 2025-26 industry intensity rule (``ets-rules.md``, "Industry sectors
-#: (steel, cement, aluminium), 2025-26").
+#: Sectors of the 2025-26 industry intensity rule (docs/rules.md#industry-intensity).
 INDUSTRY_SECTORS: tuple[str, ...] = ("steel", "cement", "aluminium")
 
 
@@ -461,8 +460,8 @@ def f_load(
     """Peak-shaving correction of conventional coal units, dimensionless, shape of input.
 
     ``F_load = min(1 + slope * max(0, threshold - load_factor), cap)``: 1 at or above
-    ``threshold``, a few percent more allowances at low load (``ets-rules.md``,
-    "Allocation (power ...)", 2023 formula; the curve is a conf. C parameter, defaults in
+    ``threshold``, a few percent more allowances at low load (docs/rules.md#f-load; the
+    curve is a conf. C parameter, defaults in
     :data:`carbonsim.market.benchmarks_table.F_LOAD_DEFAULTS`).
 
     Examples
@@ -502,7 +501,7 @@ def _benchmarks_by_unit(
 def china_power_benchmark(inputs: AllocationInputs) -> FloatArray:
     """China national ETS free allocation to power units by benchmark.
 
-    Source: ``ets-rules.md``, "Allocation (power, free, intensity-based; no absolute cap)":
+    Source: docs/rules.md#power-benchmark:
 
     - 2019-2022: ``A = B_e * Q_supplied_MWh * F_correction + B_h * Q_heat_GJ``
     - 2023 on: coal ``A = Q_e * B_e * F_load + Q_h * B_h``; gas ``A = Q_e * B_e + Q_h * B_h``
@@ -581,11 +580,12 @@ def industry_alpha(
     defaults) and ``-/+cap`` beyond, i.e. ``clip(-slope * X, -cap, cap)``, continuous at
     the boundary because 0.15 x 0.2 = 0.03.
 
-    Sign. ``ets-rules.md`` writes ``alpha = 0.15 X`` with ``X`` "the deviation of the
-    unit's intensity from the sector balance value" without fixing the direction. We read
-    it so that a unit cleaner than the balance value gets *more* allowances, which is the
-    incentive of intensity-based allocation: a benchmark rule gives ``B * Q = E * B / I``,
-    about ``E * (1 - X)`` for small ``X``, and this rule is that incentive damped to 15%.
+    Sign. The rule table (docs/rules.md#industry-intensity) writes ``alpha = 0.15 X`` with
+    ``X`` "the deviation of the unit's intensity from the sector balance value" without
+    fixing the direction. We read it so that a unit cleaner than the balance value gets
+    *more* allowances, which is the incentive of intensity-based allocation: a benchmark
+    rule gives ``B * Q = E * B / I``, about ``E * (1 - X)`` for small ``X``, and this rule
+    is that incentive damped to 15%.
 
     Examples
     --------
@@ -602,9 +602,8 @@ def industry_alpha(
 def industry_intensity(inputs: AllocationInputs) -> FloatArray:
     """Steel, cement and aluminium allocation, 2025-26: ``A = E_verified * (1 + alpha)``.
 
-    Source: ``ets-rules.md``, "Allocation (power ...)", paragraph "Industry sectors (steel,
-    cement, aluminium), 2025-26": ``alpha = 0.15 X`` for ``|X| < 20%`` and +/-0.03 beyond,
-    so the allocation stays within +/-3% of verified emissions. ``alpha`` is
+    Source: docs/rules.md#industry-intensity: ``alpha = 0.15 X`` for ``|X| < 20%`` and
+    +/-0.03 beyond, so the allocation stays within +/-3% of verified emissions. ``alpha`` is
     :func:`industry_alpha` (a unit cleaner than the balance value gets more; see there).
 
     The unit's intensity is ``verified_emissions / product_t`` (t/t). The sector balance
@@ -676,8 +675,8 @@ def industry_intensity(inputs: AllocationInputs) -> FloatArray:
 def grandfathering(inputs: AllocationInputs) -> FloatArray:
     """Free allocation from historical emissions: ``A = H * factor * (1 - decline)**(y - y0)``.
 
-    Source: ``ets-rules.md``, "Beijing pilot", "Free allocation (grandfathering and
-    benchmarks)". The factor and the yearly decline are scenario parameters.
+    Source: docs/rules.md#grandfathering (Beijing pilot: "Free allocation (grandfathering and
+    benchmarks)"). The factor and the yearly decline are scenario parameters.
 
     Parameters
     ----------
@@ -735,9 +734,8 @@ def cap_schedule(
     initial_cap``: each year the cap falls by the same absolute amount, a share of a fixed
     reference cap, not by a share of the previous year's cap.
 
-    Source: ``ets-rules.md``, "EU ETS (a capped system, for generality)": 2.2%/yr 2021-23,
-    4.3% 2024-27, 4.4% 2028-30 (:data:`~carbonsim.market.benchmarks_table.
-    EU_LINEAR_REDUCTION_FACTORS`).
+    Source: docs/rules.md#eu-cap: 2.2%/yr 2021-23, 4.3% 2024-27, 4.4% 2028-30
+    (:data:`~carbonsim.market.benchmarks_table.EU_LINEAR_REDUCTION_FACTORS`).
 
     Parameters
     ----------
@@ -805,9 +803,9 @@ def _largest_remainder(total: FloatArray, weights: FloatArray) -> FloatArray:
 def absolute_cap(inputs: AllocationInputs) -> FloatArray:
     """Distribute the free part of an absolute cap pro rata to historical emissions.
 
-    Source: ``ets-rules.md``, "EU ETS (a capped system, for generality)" (cap with a linear
-    reduction factor, :func:`cap_schedule`); the free/auctioned split follows the Beijing
-    pilot's free plus paid allocation ("Beijing pilot").
+    Source: docs/rules.md#absolute-cap (the EU ETS cap with a linear reduction factor,
+    :func:`cap_schedule`); the free/auctioned split follows the Beijing pilot's free plus
+    paid allocation.
 
     The free total is ``floor(free_share * cap)`` whole tonnes, split by largest remainder
     (ties to the lower unit index) in proportion to the weights, so the allocations sum to
@@ -875,8 +873,8 @@ def absolute_cap(inputs: AllocationInputs) -> FloatArray:
 def by_sector(inputs: AllocationInputs) -> FloatArray:
     """Apply a different registered rule to each sector and add the results.
 
-    Source: ``ets-rules.md``, "Allocation (power ...)": power units by benchmark and, from
-    2024, steel, cement and aluminium by the industry rule, in one market.
+    Source: docs/rules.md#by-sector: power units by benchmark and, from 2024, steel, cement
+    and aluminium by the industry rule, in one market.
 
     Parameters
     ----------
@@ -918,8 +916,8 @@ def pre_allocation(
 ) -> FloatArray:
     """Ex-ante pre-allocation: a share of the previous year's basis, whole tonnes.
 
-    Source: ``ets-rules.md``, "Allocation (power ...)", "Pre-allocation: 70% of the
-    previous year's basis (2019-2024); at most 50% from 2025"
+    Source: docs/rules.md#pre-allocation: "Pre-allocation: 70% of the previous year's basis
+    (2019-2024); at most 50% from 2025"
     (:func:`~carbonsim.market.benchmarks_table.pre_allocation_share`).
 
     Rounded **down** (``np.floor``), so the pre-allocation never exceeds the share (the
@@ -958,11 +956,11 @@ def pre_allocation(
 def true_up(final_allocation: npt.ArrayLike, pre_allocated: npt.ArrayLike) -> FloatArray:
     """Ex-post adjustment after verification: ``final_allocation - pre_allocated``, t.
 
-    Source: ``ets-rules.md``, "Allocation (power ...)", "Final allocation (true-up) after
-    verification". The result is signed: positive tonnes are issued to the unit, negative
-    tonnes are taken back from it (in China the final allocation simply replaces the
-    pre-allocation); the ledger carries out either. ``pre_allocated + true_up ==
-    final_allocation`` exactly for whole tonnes.
+    Source: docs/rules.md#true-up: "Final allocation (true-up) after verification". The
+    result is signed: positive tonnes are issued to the unit, negative tonnes are taken back
+    from it (in China the final allocation simply replaces the pre-allocation); the ledger
+    carries out either. ``pre_allocated + true_up == final_allocation`` exactly for whole
+    tonnes.
 
     Parameters
     ----------
@@ -1027,11 +1025,10 @@ def auction_allocation(
 ) -> AuctionAllocation:
     """Paid allocation by sealed-bid uniform-price auction with a reserve price.
 
-    Source: ``ets-rules.md``, "Beijing pilot", "paid allocation by sealed-bid
-    uniform-price auction" (e.g. Sep 2024: 68 bidders, 63 winners, 348,304 t at
-    104.89 yuan/t). Clearing is done by
-    :func:`carbonsim.clearing.sealed_bid.sealed_bid_auction`; this function maps one bid
-    per unit to allowances and payments.
+    Source: docs/rules.md#paid-auction: "paid allocation by sealed-bid uniform-price
+    auction" (e.g. Sep 2024: 68 bidders, 63 winners, 348,304 t at 104.89 yuan/t). Clearing
+    is done by :func:`carbonsim.clearing.sealed_bid.sealed_bid_auction`; this function maps
+    one bid per unit to allowances and payments.
 
     Parameters
     ----------

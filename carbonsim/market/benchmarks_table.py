@@ -4,20 +4,20 @@ Everything the allocation rules of :mod:`carbonsim.market.allocation` read from 
 rule table lives here, as data rather than as constants inside code paths:
 
 - :data:`POWER_BENCHMARKS`: China national ETS power benchmarks by year and class
-  (``ets-rules.md``, "Allocation (power, free, intensity-based; no absolute cap)", benchmark
-  table, columns 2019-20, 2023, 2024).
-- :data:`PRE_ALLOCATION_SHARES`: the ex-ante pre-allocation share by year (same section,
-  "Pre-allocation" bullet).
+  (docs/rules.md#benchmark-table, columns 2019-20, 2023, 2024).
+- :data:`PRE_ALLOCATION_SHARES`: the ex-ante pre-allocation share by year
+  (docs/rules.md#pre-allocation).
 - :data:`EU_LINEAR_REDUCTION_FACTORS`: the EU ETS linear reduction factor by year
-  (``ets-rules.md``, "EU ETS (a capped system, for generality)", first bullet).
+  (docs/rules.md#eu-cap).
 - :data:`F_LOAD_DEFAULTS` and :data:`INDUSTRY_ALPHA_DEFAULTS`: the parameters of the
   peak-shaving correction (a conf. C guess) and of the industry intensity adjustment.
 
-2021 and 2022. ``ets-rules.md`` gives no benchmark column for 2021-22; it says only that
-2019-2022 used the 2019-20 formula. The rows for 2021 and 2022 therefore repeat the
-2019-20 values and are marked conf. C. ICAP reported that the 2023 benchmarks were 6.5% to
-18.8% below the 2022 ones, so the published 2021-22 values differ from 2019-20; a scenario
-that needs them passes them as ``parameters["benchmarks"]`` to the power rule.
+2021 and 2022. The rule table gives no benchmark column for 2021-22
+(docs/rules.md#benchmark-table); it says only that 2019-2022 used the 2019-20 formula. The
+rows for 2021 and 2022 therefore repeat the 2019-20 values and are marked conf. C. ICAP
+reported that the 2023 benchmarks were 6.5% to 18.8% below the 2022 ones, so the published
+2021-22 values differ from 2019-20; a scenario that needs them passes them as
+``parameters["benchmarks"]`` to the power rule.
 """
 
 from __future__ import annotations
@@ -47,12 +47,10 @@ __all__ = [
     "tabulated_years",
 ]
 
-_POWER_ROW = (
-    "ets-rules.md, 'Allocation (power, free, intensity-based; no absolute cap)', benchmark table"
-)
+_POWER_ROW = "docs/rules.md#benchmark-table"
 _C_2021_22 = (
-    "conf. C parameter: ets-rules.md gives no 2021-22 column; the 2019-20 value is used "
-    "(2019-2022 used the 2019-20 formula)"
+    "conf. C parameter: the rule table gives no 2021-22 column (docs/rules.md#benchmark-table); "
+    "the 2019-20 value is used (2019-2022 used the 2019-20 formula)"
 )
 
 #: Benchmark keys: the four electricity classes (the power sub-types of
@@ -98,7 +96,8 @@ class BenchmarkRow:
     unit : str
         ``"t/MWh"`` or ``"t/GJ"``.
     source : str
-        Where the value comes from (``ets-rules.md`` row and column, with confidence).
+        Where the value comes from (docs/rules.md#benchmark-table row and column, with
+        confidence).
     """
 
     key: str
@@ -109,7 +108,7 @@ class BenchmarkRow:
 
 
 _VALUES: dict[str, tuple[float, float, float]] = {
-    # key: (2019-20, 2023, 2024), exactly as in the ets-rules.md benchmark table
+    # key: (2019-20, 2023, 2024), exactly as in docs/rules.md#benchmark-table
     "coal_gt300mw": (0.877, 0.7950, 0.7910),
     "coal_le300mw": (0.979, 0.8090, 0.8049),
     "coal_unconventional": (1.146, 0.8285, 0.8244),
@@ -141,15 +140,14 @@ def _rows() -> tuple[BenchmarkRow, ...]:
 POWER_BENCHMARKS: tuple[BenchmarkRow, ...] = _rows()
 
 #: Share of the previous year's basis pre-allocated ex ante, by compliance year
-#: (``ets-rules.md``, "Allocation (power ...)", bullet "Pre-allocation: 70% of the previous
-#: year's basis (2019-2024); at most 50% from 2025"). From 2025 the value is the maximum.
+#: (docs/rules.md#pre-allocation: "Pre-allocation: 70% of the previous year's basis
+#: (2019-2024); at most 50% from 2025"). From 2025 the value is the maximum.
 PRE_ALLOCATION_SHARES: Mapping[int, float] = MappingProxyType(
     {**dict.fromkeys(range(2019, 2025), 0.7), 2025: 0.50}
 )
 
 #: EU ETS linear reduction factor by year, as a share of the reference cap
-#: (``ets-rules.md``, "EU ETS (a capped system, for generality)": 2.2%/yr 2021-23,
-#: 4.3% 2024-27, 4.4% 2028-30).
+#: (docs/rules.md#eu-cap: 2.2%/yr 2021-23, 4.3% 2024-27, 4.4% 2028-30).
 EU_LINEAR_REDUCTION_FACTORS: Mapping[int, float] = MappingProxyType(
     {
         **dict.fromkeys(range(2021, 2024), 0.022),
@@ -159,19 +157,18 @@ EU_LINEAR_REDUCTION_FACTORS: Mapping[int, float] = MappingProxyType(
 )
 
 #: Peak-shaving (load) correction of conventional coal units from 2023:
-#: ``F_load = min(1 + slope * max(0, threshold - load_factor), cap)``. ``ets-rules.md``
-#: ("Allocation (power ...)", 2023 formula) says only "a few percent more allowances" at
-#: low load factors and asks to treat the curve as a parameter: all three values are conf. C
-#: guesses (0.12 per unit of load factor is 0.0012 per percentage point below 65%; the cap
-#: keeps the bonus to "a few percent").
+#: ``F_load = min(1 + slope * max(0, threshold - load_factor), cap)``. The rule table
+#: (docs/rules.md#f-load) says "a few percent more allowances" at low load factors and asks
+#: to treat the curve as a parameter: all three values are conf. C guesses (0.12 per unit of
+#: load factor is 0.0012 per percentage point below 65%; the cap keeps the bonus to "a few
+#: percent").
 F_LOAD_DEFAULTS: Mapping[str, float] = MappingProxyType(
     {"threshold": 0.65, "slope": 0.12, "cap": 1.05}
 )
 
-#: Industry intensity adjustment, 2025-26 (``ets-rules.md``, "Allocation (power ...)",
-#: paragraph "Industry sectors (steel, cement, aluminium), 2025-26"): ``alpha = 0.15 X``
-#: within ``|X| < 20%`` and +/-0.03 beyond, i.e. ``slope`` 0.15 and ``cap`` 0.03
-#: (0.15 x 0.2 = 0.03, so the rule is continuous).
+#: Industry intensity adjustment, 2025-26 (docs/rules.md#industry-intensity):
+#: ``alpha = 0.15 X`` within ``|X| < 20%`` and +/-0.03 beyond, i.e. ``slope`` 0.15 and
+#: ``cap`` 0.03 (0.15 x 0.2 = 0.03, so the rule is continuous).
 INDUSTRY_ALPHA_DEFAULTS: Mapping[str, float] = MappingProxyType({"slope": 0.15, "cap": 0.03})
 
 
@@ -226,7 +223,7 @@ def power_benchmarks(year: int, overrides: Mapping[str, float] | None = None) ->
 def pre_allocation_share(year: int) -> float:
     """Pre-allocated share for ``year``: 0.70 for 2019-2024, 0.50 (the maximum) from 2025.
 
-    Source: :data:`PRE_ALLOCATION_SHARES` (``ets-rules.md``, "Pre-allocation" bullet).
+    Source: :data:`PRE_ALLOCATION_SHARES` (docs/rules.md#pre-allocation).
     """
     if isinstance(year, bool) or not isinstance(year, int):
         raise TypeError(f"year must be an int, got {year!r}")

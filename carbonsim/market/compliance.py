@@ -6,22 +6,22 @@ three functions that act through the :class:`~carbonsim.market.ledger.Ledger`
 :meth:`Ledger.borrow <carbonsim.market.ledger.Ledger.borrow>`). Quantities are whole tonnes
 CO2e (``int64``).
 
-Rules implemented (``ets-rules.md``, section "Compliance flexibility and penalties" unless
-said otherwise):
+Rules implemented (docs/rules.md#compliance; each rule's own anchor is given):
 
-- **Gas units**: obligation capped at their free allocation, never short
-  (:func:`obligation`).
-- **Entity shortfall cap**: if the allocation is below 80% of verified emissions it is
-  topped up to 80%; the gap is capped at 20% (:func:`obligation`).
-- **Offsets** (section "Offsets (CCER)"): at most 5% of the allowances to be surrendered
+- **Gas units** (docs/rules.md#gas-exemption): obligation capped at their free allocation,
+  never short (:func:`obligation`).
+- **Entity shortfall cap** (docs/rules.md#gap-cap): if the allocation is below 80% of
+  verified emissions it is topped up to 80%; the gap is capped at 20% (:func:`obligation`).
+- **Offsets** (docs/rules.md#offset-limit): at most 5% of the allowances to be surrendered
   (:func:`offset_limit`, :func:`surrender_plan`).
-- **Borrowing**: 2021-22 only; units with a gap above 10% of their allocation may borrow
-  up to 50% of the gap from the next vintage (:func:`borrowing_allowed`,
-  :func:`borrowing_amount`).
-- **Banking**: unrestricted until 2023; for 2024-25 at most 10,000 t + 1.5 x net sales may
-  be carried into the 2025 vintage (:func:`banking_limit`, :func:`apply_banking_limit`).
-- **Staged deadlines** (section "China national ETS: coverage", 2nd cycle): 95% of units
-  by 15 Nov 2023, all by 31 Dec 2023 (:func:`deadline_stages`).
+- **Borrowing** (docs/rules.md#borrowing): 2021-22 only; units with a gap above 10% of their
+  allocation may borrow up to 50% of the gap from the next vintage
+  (:func:`borrowing_allowed`, :func:`borrowing_amount`).
+- **Banking** (docs/rules.md#banking-limit): unrestricted until 2023; for 2024-25 at most
+  10,000 t + 1.5 x net sales may be carried into the 2025 vintage (:func:`banking_limit`,
+  :func:`apply_banking_limit`).
+- **Staged deadlines** (docs/rules.md#staged-deadlines): 95% of units by 15 Nov 2023, all
+  by 31 Dec 2023 (:func:`deadline_stages`).
 
 Shares (20%, 5%, 10%, 50%, 1.5) are applied in exact integer arithmetic: a share is turned
 into the nearest fraction with a denominator of at most 1,000,000, so 20% of 1,000,000 t is
@@ -194,12 +194,13 @@ def obligation(
 ) -> ObligationResult:
     """Each unit's surrender obligation after the gas exemption and the shortfall cap.
 
-    Implements ``ets-rules.md``, "Compliance flexibility and penalties":
+    Implements two rules:
 
-    - "Gas units: obligation capped at their free allocation (never short)":
-      ``obligation = min(verified, allocation)``, no top-up.
-    - "Entity shortfall cap: if allocation < 80% of verified emissions, topped up to 80%
-      (the gap is capped at 20%)". With the allowed gap ``g = floor(share x verified)``:
+    - docs/rules.md#gas-exemption, "Gas units: obligation capped at their free allocation
+      (never short)": ``obligation = min(verified, allocation)``, no top-up.
+    - docs/rules.md#gap-cap, "Entity shortfall cap: if allocation < 80% of verified
+      emissions, topped up to 80% (the gap is capped at 20%)". With the allowed gap
+      ``g = floor(share x verified)``:
 
       * ``gap_relief="top_up"`` (default): the regulator allocates
         ``top_up = max(verified - g - allocation, 0)`` more allowances and the unit
@@ -273,7 +274,7 @@ def obligation(
 def offset_limit(obligation: npt.ArrayLike, share: float = 0.05) -> IntArray:
     """Most offset credits a unit may surrender: ``floor(share x obligation)`` whole tonnes.
 
-    ``ets-rules.md``, "Offsets (CCER)": "Usage limit: at most 5% of the allowances to be
+    docs/rules.md#offset-limit: "Usage limit: at most 5% of the allowances to be
     surrendered, per year". This is :func:`carbonsim.market.offsets.usage_cap` (one
     implementation of the rule); for Beijing's 5%-of-allocation rule pass the allocation.
 
@@ -331,7 +332,7 @@ def surrender_plan(
     """What each unit surrenders at the deadline, as far as its holdings go.
 
     Default order (``offset_first=False``): allowances first, then offsets up to the cap
-    (``ets-rules.md``, "Offsets (CCER)", 5% usage limit), i.e.
+    (docs/rules.md#surrender-order; 5% usage limit, docs/rules.md#offset-limit), i.e.
     ``allowances = min(obligation, available)``,
     ``offsets = min(obligation - allowances, cap, offsets available)``. With
     ``offset_first=True`` (what firms do when credits are cheaper) offsets are used first
@@ -542,10 +543,10 @@ def borrowing_allowed(
 ) -> npt.NDArray[np.bool_]:
     """Which units may borrow: ``year`` in ``years`` and ``gap > threshold x allocation``.
 
-    ``ets-rules.md``, "Compliance flexibility and penalties": "Borrowing: 2021-22 only,
-    units with a gap > 10% of allocation could borrow up to 50% of the gap from the next
-    vintage. Not allowed from 2023." The table's ">" is the default; ``inclusive=True``
-    reads the threshold as "10% and above". A unit with a gap and no allocation qualifies.
+    docs/rules.md#borrowing: "Borrowing: 2021-22 only, units with a gap > 10% of allocation
+    could borrow up to 50% of the gap from the next vintage. Not allowed from 2023." The
+    table's ">" is the default; ``inclusive=True`` reads the threshold as "10% and above". A
+    unit with a gap and no allocation qualifies.
 
     Parameters
     ----------
@@ -596,9 +597,8 @@ def borrowing_amount(
 ) -> IntArray:
     """Most a unit may borrow from the next vintage: ``floor(max_share x gap)`` if allowed.
 
-    ``ets-rules.md``, "Compliance flexibility and penalties", "Borrowing" (see
-    :func:`borrowing_allowed` for the eligibility test and arguments). Apply it with
-    :meth:`Ledger.borrow <carbonsim.market.ledger.Ledger.borrow>`.
+    docs/rules.md#borrowing (see :func:`borrowing_allowed` for the eligibility test and
+    arguments). Apply it with :meth:`Ledger.borrow <carbonsim.market.ledger.Ledger.borrow>`.
 
     Parameters
     ----------
@@ -633,10 +633,10 @@ def banking_limit(
 ) -> IntArray:
     """Most allowances a unit may bank (carry into the next vintage) after ``year``.
 
-    ``ets-rules.md``, "Compliance flexibility and penalties": "Banking: unrestricted until
-    2023; for 2024-25, at most 10,000 t + 1.5 x net sales may be carried into the 2025
-    vintage": ``base + floor(sales_multiple x max(net_sales, 0))`` in restricted years (a
-    net buyer keeps the base only), :data:`UNLIMITED` otherwise.
+    docs/rules.md#banking-limit: "Banking: unrestricted until 2023; for 2024-25, at most
+    10,000 t + 1.5 x net sales may be carried into the 2025 vintage":
+    ``base + floor(sales_multiple x max(net_sales, 0))`` in restricted years (a net buyer
+    keeps the base only), :data:`UNLIMITED` otherwise.
 
     Parameters
     ----------
@@ -707,8 +707,7 @@ def apply_banking_limit(
     used or sold. If ``into_vintage`` is given the remaining holdings of ``from_vintages``
     are then carried into it with :meth:`Ledger.carry
     <carbonsim.market.ledger.Ledger.carry>` ("carried into the 2025 vintage",
-    ``ets-rules.md``, "Compliance flexibility and penalties", "Banking"); otherwise they stay
-    as banked older vintages.
+    docs/rules.md#banking-limit); otherwise they stay as banked older vintages.
 
     Parameters
     ----------
@@ -777,9 +776,9 @@ def deadline_stages(
 ) -> IntArray:
     """Assign units to staged surrender deadlines.
 
-    ``ets-rules.md``, "China national ETS: coverage", 2nd cycle: "95% of units by
-    15 Nov 2023, all by 31 Dec 2023". ``shares`` are the cumulative shares of units that
-    must have surrendered by each stage; stage ``s`` holds the units ranked
+    docs/rules.md#staged-deadlines, 2nd cycle: "95% of units by 15 Nov 2023, all by 31 Dec
+    2023". ``shares`` are the cumulative shares of units that must have surrendered by each
+    stage; stage ``s`` holds the units ranked
     ``ceil(shares[s-1] x N) .. ceil(shares[s] x N) - 1`` (so at least the stated share is
     done by each deadline). Units are ranked along the last axis:
 

@@ -8,7 +8,8 @@ obligation carried into the next year (t). Every regime is called the same way,
 the :class:`~carbonsim.market.ledger.Ledger` (fine paid to the government, deduction
 registered against the next vintage).
 
-Built-in regimes (``ets-rules.md``, "Compliance flexibility and penalties" and "EU ETS"):
+Built-in regimes (docs/rules.md#penalties; one rule each: docs/rules.md#penalty-china-2021,
+docs/rules.md#penalty-china-2024 and docs/rules.md#penalty-eu):
 
 ==========================  ======================================  ============  =========
 name                        fine                                    deduction     carried
@@ -121,8 +122,8 @@ def china_2021_measures(
 ) -> PenaltyOutcome:
     """China's 2021 Measures: a fixed fine per non-compliant entity plus deduction.
 
-    ``ets-rules.md``, "Compliance flexibility and penalties": "Penalty, 2021 Measures:
-    20,000-30,000 yuan per entity plus the shortfall deducted from the next allocation."
+    docs/rules.md#penalty-china-2021: "Penalty, 2021 Measures: 20,000-30,000 yuan per entity
+    plus the shortfall deducted from the next allocation."
 
     Parameters
     ----------
@@ -159,10 +160,10 @@ def china_2024_interim(
 ) -> PenaltyOutcome:
     """China's 2024 Interim Regulations: a fine per missing tonne at a price multiple.
 
-    ``ets-rules.md``, "Compliance flexibility and penalties": "Interim Regulations (in force
-    1 May 2024): fine of 5-10 x the average market price of the month before the deadline,
-    per missing tonne, plus deduction of the shortfall from the next allocation."
-    :func:`reference_price` computes that average from a price series.
+    docs/rules.md#penalty-china-2024: "Interim Regulations (in force 1 May 2024): fine of
+    5-10 x the average market price of the month before the deadline, per missing tonne,
+    plus deduction of the shortfall from the next allocation." :func:`reference_price`
+    computes that average from a price series.
 
     Parameters
     ----------
@@ -202,7 +203,7 @@ def eu(
 ) -> PenaltyOutcome:
     """EU ETS excess-emissions penalty: a fine per missing tonne and the obligation remains.
 
-    ``ets-rules.md``, "EU ETS": "Penalty EUR 100/t (inflation-indexed) and the obligation
+    docs/rules.md#penalty-eu: "Penalty EUR 100/t (inflation-indexed) and the obligation
     remains."
 
     Parameters
@@ -260,8 +261,8 @@ def reference_price(
     The window is ``[deadline - months, deadline)`` in calendar months. With ``volume`` the
     average is volume-weighted (turnover / volume, the "average transaction price"); days
     without volume in a window with no volume at all fall back to the plain mean of the
-    daily prices. Used for the 2024 Interim Regulations' fine (``ets-rules.md``,
-    "Compliance flexibility and penalties").
+    daily prices. Used for the 2024 Interim Regulations' fine
+    (docs/rules.md#penalty-reference-price).
 
     Every sum runs over one series (one replicate) alone and is correctly rounded
     (:func:`math.fsum`), so a replicate's price is the same bit for bit whichever batch it

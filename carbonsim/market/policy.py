@@ -3,15 +3,15 @@
 - **Price floor and ceiling** (:func:`apply_price_limits`, :func:`excess_demand`,
   :func:`ceiling_release`, :func:`floor_purchase`): the government sells from a reserve at
   the ceiling and buys at the floor the quantity that makes the market clear at the limit.
-- **Beijing price band** (``ets-rules.md``, "Beijing pilot": "Price band 20-150 yuan/t:
-  sustained prices outside it trigger a government auction or buy-back (trigger window:
-  treat as a parameter, conf. C)"): :class:`BandTriggerState`, :func:`band_trigger_init`,
+- **Beijing price band** (docs/rules.md#beijing-band: "Price band 20-150 yuan/t: sustained
+  prices outside it trigger a government auction or buy-back (trigger window: treat as a
+  parameter, conf. C)"): :class:`BandTriggerState`, :func:`band_trigger_init`,
   :func:`update_band_trigger`.
-- **EU Market Stability Reserve** (``ets-rules.md``, "EU ETS": "if the total number of
-  allowances in circulation (TNAC) exceeds 833 Mt, 24% of TNAC is withheld from auctions
-  (between 833 and 1,096 Mt the intake is TNAC - 833 Mt); if TNAC falls below 400 Mt,
-  100 Mt are released. Holdings above 400 Mt are invalidated."): :func:`tnac`,
-  :func:`msr_intake`, :func:`msr_invalidation`.
+- **EU Market Stability Reserve** (docs/rules.md#msr-tnac, docs/rules.md#msr-intake,
+  docs/rules.md#msr-invalidation: "if the total number of allowances in circulation (TNAC)
+  exceeds 833 Mt, 24% of TNAC is withheld from auctions (between 833 and 1,096 Mt the intake
+  is TNAC - 833 Mt); if TNAC falls below 400 Mt, 100 Mt are released. Holdings above 400 Mt
+  are invalidated."): :func:`tnac`, :func:`msr_intake`, :func:`msr_invalidation`.
 - **Holding limits** (DESIGN.md, "Policy instruments"): :func:`apply_holding_limit`.
 
 All functions broadcast over leading axes, so one call serves one replicate ``()`` or many
@@ -53,8 +53,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Beijing pilot price band, yuan/t (``ets-rules.md``, "Beijing pilot": "Price band
-#: 20-150 yuan/t").
+#: Beijing pilot price band, yuan/t (docs/rules.md#beijing-band: "Price band 20-150
+#: yuan/t").
 BEIJING_BAND: tuple[float, float] = (20.0, 150.0)
 
 # Integer tonnes are derived from float products; round to micro-tonnes before flooring so
@@ -86,10 +86,10 @@ def apply_price_limits(
 ) -> npt.NDArray[np.float64]:
     """Clip prices into ``[floor, ceiling]``.
 
-    A price floor or ceiling (DESIGN.md, "Policy instruments"; the Beijing band limits of
-    ``ets-rules.md`` "Beijing pilot" are one instance) holds when the government trades at
-    the limit whatever the market would have cleared at; the quantities it trades are
-    :func:`ceiling_release` and :func:`floor_purchase`.
+    A price floor or ceiling (docs/rules.md#price-limits; DESIGN.md, "Policy instruments";
+    the Beijing band limits of docs/rules.md#beijing-band are one instance) holds when the
+    government trades at the limit whatever the market would have cleared at; the quantities
+    it trades are :func:`ceiling_release` and :func:`floor_purchase`.
 
     Parameters
     ----------
@@ -230,8 +230,8 @@ def floor_purchase(
 
     ``purchase = min(max(excess_supply_at_floor, 0), capacity)`` with
     ``excess_supply_at_floor = -excess_demand(..., floor)``. Placed as a bid at the floor,
-    it makes demand meet supply at the floor (DESIGN.md, "Policy instruments": price
-    floors; the buy-back of ``ets-rules.md`` "Beijing pilot").
+    it makes demand meet supply at the floor (DESIGN.md, "Policy instruments": price floors,
+    docs/rules.md#price-limits; the buy-back of docs/rules.md#beijing-band).
 
     Parameters
     ----------
@@ -341,7 +341,7 @@ def band_trigger_init(replicates: int, window: int = 1) -> BandTriggerState:
         ``R`` (>= 1).
     window : int
         Moving-average window ``W`` in trading days (>= 1); 1 compares the daily close
-        itself (``ets-rules.md``, "Beijing pilot": trigger window is a parameter, conf. C).
+        itself (docs/rules.md#beijing-band: trigger window is a parameter, conf. C).
 
     Returns
     -------
@@ -367,8 +367,8 @@ def update_band_trigger(
 ) -> BandTriggerUpdate:
     """Advance the Beijing band trigger by one trading day.
 
-    Implements ``ets-rules.md``, "Beijing pilot": "Price band 20-150 yuan/t: sustained
-    prices outside it trigger a government auction or buy-back (trigger window: treat as a
+    Implements docs/rules.md#beijing-band: "Price band 20-150 yuan/t: sustained prices
+    outside it trigger a government auction or buy-back (trigger window: treat as a
     parameter, conf. C)". "Sustained" is read as: the moving average of the last ``W``
     closes (``W = state.window``; averaged over the closes seen so far during the first
     ``W - 1`` days) lies strictly above ``band[1]`` (or strictly below ``band[0]``) on
@@ -447,13 +447,12 @@ def tnac(
 ) -> npt.NDArray[np.float64]:
     """Total number of allowances in circulation, simplified.
 
-    ``TNAC = supply - emissions - msr_holdings`` (``ets-rules.md``, "EU ETS": Market
-    Stability Reserve), where ``supply`` is every allowance issued since the start of the
-    period (free, auctioned, and international credits used), ``emissions`` the cumulative
-    verified emissions (allowances surrendered) and ``msr_holdings`` the allowances in the
-    reserve. The Commission's formula also subtracts allowances cancelled and adds
-    aviation and other adjustments; those are left to the caller (fold them into
-    ``supply``).
+    ``TNAC = supply - emissions - msr_holdings`` (docs/rules.md#msr-tnac), where ``supply``
+    is every allowance issued since the start of the period (free, auctioned, and
+    international credits used), ``emissions`` the cumulative verified emissions (allowances
+    surrendered) and ``msr_holdings`` the allowances in the reserve. The Commission's
+    formula also subtracts allowances cancelled and adds aviation and other adjustments;
+    those are left to the caller (fold them into ``supply``).
 
     Parameters
     ----------
@@ -519,7 +518,7 @@ def msr_intake(
 ) -> MSRFlow:
     """Market Stability Reserve intake and release for one year's TNAC.
 
-    Implements ``ets-rules.md``, "EU ETS": "if TNAC exceeds 833 Mt, 24% of TNAC is withheld
+    Implements docs/rules.md#msr-intake: "if TNAC exceeds 833 Mt, 24% of TNAC is withheld
     from auctions (between 833 and 1,096 Mt the intake is TNAC - 833 Mt); if TNAC falls
     below 400 Mt, 100 Mt are released"::
 
@@ -591,7 +590,7 @@ def msr_invalidation(
 ) -> npt.NDArray[np.int64]:
     """Allowances in the reserve invalidated because they exceed ``threshold``.
 
-    Implements ``ets-rules.md``, "EU ETS": "Holdings above 400 Mt are invalidated":
+    Implements docs/rules.md#msr-invalidation: "Holdings above 400 Mt are invalidated":
     ``invalidated = max(msr_holdings - threshold, 0)``, whole tonnes (rounded down). The
     holdings after invalidation are ``msr_holdings - invalidated``.
 

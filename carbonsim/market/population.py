@@ -1,10 +1,10 @@
 """Synthetic populations of covered units that match published coverage figures exactly.
 
 :func:`synthetic_population` draws a :class:`~carbonsim.market.units.UnitTable` whose unit
-counts by sector and total emissions equal given figures, with heavy-tailed (lognormal)
-unit sizes and every unit at or above an inclusion threshold. :data:`COVERAGE` holds the
-published figures of each cycle as data (with the ``ets-rules.md`` row they come from) and
-:func:`population_from_preset` builds a population from one of them.
+counts by sector and total emissions equal given figures, with heavy-tailed (lognormal) unit
+sizes and every unit at or above an inclusion threshold. :data:`COVERAGE` holds the
+published figures of each cycle as data (with the docs/rules.md#coverage-national row they
+come from) and :func:`population_from_preset` builds a population from one of them.
 
 How sizes hit the total exactly
 -------------------------------
@@ -21,11 +21,11 @@ Each power unit is conventional coal, unconventional coal or gas (``power_mix``,
 units). Intensities are drawn near the benchmark of ``benchmark_year``
 (:mod:`carbonsim.market.benchmarks_table`): ``I = B * (1 + d)``, ``d ~ Normal(gap_mean,
 gap_sd)``, slightly above the benchmark on average, so that benchmark allocation leaves the
-sector in "overall balance, slight shortfall" (``ets-rules.md``, "Allocation (power ...)").
-A share of units are CHP and also supply heat (``chp_share``; heat carries a share of their
-emissions drawn from ``heat_share``). Capacity follows from net electricity and a drawn load
-factor (``capacity = MWh / (8760 h * load_factor)``); a conventional coal unit is in the
-> 300 MW class exactly when its capacity is above 300 MW, consistently with its benchmark.
+sector in "overall balance, slight shortfall" (docs/rules.md#benchmark-table). A share of
+units are CHP and also supply heat (``chp_share``; heat carries a share of their emissions
+drawn from ``heat_share``). Capacity follows from net electricity and a drawn load factor
+(``capacity = MWh / (8760 h * load_factor)``); a conventional coal unit is in the > 300 MW
+class exactly when its capacity is above 300 MW, consistently with its benchmark.
 
 Every number in the profile tables below is a conf. C parameter (an assumption of this
 module, not a published figure) unless its ``source`` says otherwise.
@@ -66,10 +66,10 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-#: National ETS inclusion threshold, t/yr (``ets-rules.md``, "China national ETS:
-#: coverage", "Inclusion threshold: 26,000 t/yr").
+#: National ETS inclusion threshold, t/yr (docs/rules.md#coverage-national: "Inclusion
+#: threshold: 26,000 t/yr").
 NATIONAL_THRESHOLD = 26_000.0
-#: Beijing pilot inclusion threshold, t/yr (``ets-rules.md``, "Beijing pilot", "threshold
+#: Beijing pilot inclusion threshold, t/yr (docs/rules.md#coverage-beijing: "threshold
 #: 5,000 t/yr (direct + indirect emissions)").
 BEIJING_THRESHOLD = 5_000.0
 
@@ -344,7 +344,8 @@ class CoveragePreset:
     power_mix : mapping of str to float
         Shares of power units by fuel class (keys of :data:`POWER_PROFILES`).
     source : str
-        The ``ets-rules.md`` row (or seed file) of every figure, and which are conf. C.
+        The docs/rules.md row (#coverage-national or #coverage-beijing) or seed file of
+        every figure, and which are conf. C.
     """
 
     n_units: int
@@ -357,8 +358,8 @@ class CoveragePreset:
     source: str
 
 
-_COVERAGE_ROW = "ets-rules.md, 'China national ETS: coverage'"
-_THRESHOLD_SRC = "threshold: ets-rules.md, 'Inclusion threshold: 26,000 t/yr'"
+_COVERAGE_ROW = "docs/rules.md#coverage-national"
+_THRESHOLD_SRC = "threshold: docs/rules.md#coverage-national, 'Inclusion threshold: 26,000 t/yr'"
 
 #: Published coverage figures by cycle.
 COVERAGE: Mapping[str, CoveragePreset] = MappingProxyType(
@@ -455,7 +456,7 @@ COVERAGE: Mapping[str, CoveragePreset] = MappingProxyType(
             source=(
                 "about 1,300 units: seed 004 (Beijing Ecology and Environment Bureau "
                 "interview); cap about 44 Mt (2022), used as covered emissions, threshold "
-                "5,000 t/yr and the sector list: ets-rules.md, 'Beijing pilot'; unit counts "
+                "5,000 t/yr and the sector list: docs/rules.md#coverage-beijing; unit counts "
                 f"and emission shares by sector, all-gas power and benchmark year {_CONF_C}"
             ),
         ),

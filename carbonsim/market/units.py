@@ -22,7 +22,7 @@ output and intensity shocks still apply.
 
 Sector and sub-type are ``int8`` codes into :data:`SECTORS` and :data:`SUBTYPES`. Power
 units have one of the four power sub-types of the national ETS benchmark table
-(``ets-rules.md``, "Allocation (power ...)"); every other unit has sub-type ``"none"``.
+(docs/rules.md#benchmark-table); every other unit has sub-type ``"none"``.
 
 Abatement is described per unit by a marginal abatement cost (MAC) curve of one of two
 forms (:data:`MAC_FORMS`): ``"linear"`` (``MAC(q) = mac_slope * q`` up to
@@ -81,7 +81,7 @@ SECTORS: tuple[str, ...] = (
     "generic",
 )
 #: Sub-type names; ``UnitTable.subtype`` holds codes into this tuple. The four power
-#: sub-types are the benchmark classes of ``ets-rules.md`` ("Allocation (power ...)").
+#: sub-types are the benchmark classes of docs/rules.md#benchmark-table.
 SUBTYPES: tuple[str, ...] = (
     "none",
     "coal_gt300mw",

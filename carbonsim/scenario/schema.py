@@ -302,7 +302,7 @@ class PeriodSpec(_Model):
 
 
 class TradingSpec(_Model):
-    """Exchange rules (ets-rules.md 'Trading')."""
+    """Exchange rules (docs/rules.md#exchange)."""
 
     opening_price: float = _f(
         unit="currency/t", description="reference price of the first session", gt=0
@@ -481,7 +481,7 @@ class BandTriggerSpec(_Model):
 
 
 class MSRSpec(_Model):
-    """EU Market Stability Reserve (ets-rules.md 'EU ETS')."""
+    """EU Market Stability Reserve (docs/rules.md#msr-intake, docs/rules.md#msr-invalidation)."""
 
     upper: float = _f(833e6, unit="t", description="TNAC above which allowances are withheld", gt=0)
     lower: float = _f(400e6, unit="t", description="TNAC below which allowances are released", ge=0)

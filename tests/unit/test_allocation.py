@@ -1,4 +1,4 @@
-"""Allocation rules with hand-worked numbers (ets-rules.md, 'Allocation' and 'EU ETS')."""
+"""Allocation rules with hand-worked numbers (docs/rules.md#allocation, docs/rules.md#eu-cap)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class TestBenchmarkTable:
         # 2021-22: the 2019-20 values, marked conf. C
         assert power_benchmarks(2022) == power_benchmarks(2020)
         assert all("conf. C" in r.source for r in POWER_BENCHMARKS if r.year in (2021, 2022))
-        assert all("ets-rules.md" in r.source for r in POWER_BENCHMARKS)
+        assert all("docs/rules.md#benchmark-table" in r.source for r in POWER_BENCHMARKS)
         assert benchmark_frame().loc[("gas", 2024), "unit"] == "t/MWh"
 
     def test_untabulated_year_explains(self) -> None:

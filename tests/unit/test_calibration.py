@@ -303,7 +303,7 @@ def test_rewrite_keeps_every_other_line_and_comment(tmp_path: Path) -> None:
     cut = original.index("\n[calibration]")
     head = original[:cut]
     assert new.startswith(head)
-    assert "# ets-rules.md 'opened ... at 48 yuan/t'" in new
+    assert "# docs/rules.md#market-opening: opened at 48 yuan/t" in new
     # rewriting again replaces the table instead of adding a second one
     again = replace_calibration(new, {"fitted": {ACTIVITY: 0.02}})
     assert again.count("[calibration]") == 1
@@ -498,7 +498,7 @@ def test_cli_calibrate_writes_a_calibrated_copy(
     assert "--maxiter 4" in provenance["command"]
     assert provenance["moments"]["volume"]["passed"] is True
     text = out.read_text(encoding="utf-8")
-    assert "# ets-rules.md 'Tick 0.01 yuan'" in text  # citations kept
+    assert "# docs/rules.md#tick-size: 0.01 yuan" in text  # citations kept
 
 
 def test_cli_calibrate_does_not_write_a_failed_fit(

@@ -1,4 +1,4 @@
-"""Compliance rules, hand-worked (ets-rules.md, "Compliance flexibility and penalties")."""
+"""Compliance rules, hand-worked (docs/rules.md#compliance)."""
 
 from __future__ import annotations
 

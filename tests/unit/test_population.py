@@ -15,7 +15,7 @@ from carbonsim.market.population import (
 from carbonsim.market.units import SECTORS, UnitTable
 
 PUBLISHED = {
-    # name: (units, covered emissions t/yr, threshold t/yr) -- ets-rules.md coverage rows
+    # name: (units, covered emissions t/yr, threshold t/yr) -- docs/rules.md#coverage-*
     "china_national_2019_2020": (2162, 4.5e9, 26_000.0),
     "china_national_2021_2022": (2257, 5.1e9, 26_000.0),
     "china_national_2023": (2096, 5.244e9, 26_000.0),
@@ -36,7 +36,7 @@ def test_presets_are_the_published_figures() -> None:
         assert (preset.n_units, preset.total_emissions, preset.threshold) == (n, total, thr)
         assert sum(preset.sector_counts.values()) == n
         assert sum(preset.emission_shares.values()) == pytest.approx(1.0, abs=1e-12)
-        assert "ets-rules.md" in preset.source
+        assert "docs/rules.md#coverage-" in preset.source
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -91,7 +91,7 @@ def test_power_fleet_is_plausible(populations: dict[str, UnitTable]) -> None:
 def test_overall_balance_slight_shortfall(
     populations: dict[str, UnitTable], name: str, year: int
 ) -> None:
-    """ets-rules.md: benchmarks 'slightly below the sector balance value'."""
+    """docs/rules.md#benchmark-table: benchmarks slightly below the sector balance value."""
     u = populations[name]
     alloc = china_power_benchmark(AllocationInputs.from_units(u, year))
     ratio = alloc.sum() / u.baseline_emissions().sum()

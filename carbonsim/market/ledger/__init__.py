@@ -61,8 +61,7 @@ Design choices
   vintage that remains valid; which vintages count for a compliance year is a rule the
   caller gives (:meth:`Ledger.eligible_vintages`). :meth:`Ledger.expire` removes a vintage
   that is no longer valid; :meth:`Ledger.carry` re-denominates holdings into a later vintage
-  (e.g. the 2024-25 carry-over into the 2025 vintage, ``ets-rules.md`` "Compliance
-  flexibility and penalties", "Banking").
+  (e.g. the 2024-25 carry-over into the 2025 vintage, docs/rules.md#banking-limit).
 - **Delivery order.** Whenever a unit gives up allowances without naming a vintage
   (trades, surrender, cancellation, buy-back, carry) it delivers its **oldest** eligible
   vintage first.
@@ -74,13 +73,13 @@ Design choices
   buyers in unit order and vintages oldest first. Every buyer gets exactly what it bought,
   every delivered tonne goes to a buyer, and the per-vintage net flow balances.
 - **Penalty deductions and borrowing** are netted at allocation.
-  :meth:`Ledger.deduct` registers a deduction "from the next allocation" (``ets-rules.md``
-  "Compliance flexibility and penalties", "Penalty"); :meth:`Ledger.allocate` of vintage
-  ``v`` first repays outstanding borrowing against vintages ``<= v``, then applies pending
-  deductions registered for vintages ``<= v`` (oldest first); whatever the allocation cannot
-  cover stays pending for the next one. Deducted tonnes are retired into ``deducted`` (they
+  :meth:`Ledger.deduct` registers a deduction "from the next allocation"
+  (docs/rules.md#penalty-deduction); :meth:`Ledger.allocate` of vintage ``v`` first repays
+  outstanding borrowing against vintages ``<= v``, then applies pending deductions
+  registered for vintages ``<= v`` (oldest first); whatever the allocation cannot cover
+  stays pending for the next one. Deducted tonnes are retired into ``deducted`` (they
   settle the unit's past shortfall). :meth:`Ledger.borrow` allocates tonnes of a future
-  vintage early and records the advance (``ets-rules.md``, "Borrowing: 2021-22 only").
+  vintage early and records the advance (docs/rules.md#borrowing: "2021-22 only").
 - **Cash** is a money account in the ledger so that trades, fines and auctions conserve it.
   Units' cash may go negative by default (purchases and fines financed on credit); build the
   ledger with ``allow_negative_cash=False`` to enforce budgets. Government cash is not

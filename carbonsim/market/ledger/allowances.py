@@ -86,9 +86,9 @@ class AllowanceOperations(LedgerJournal):
         Outstanding borrowing against vintages ``<= vintage`` is repaid first, then pending
         penalty deductions registered for vintages ``<= vintage`` are applied (oldest first);
         the unit receives the rest. Deducted tonnes are retired into ``deducted``
-        (``ets-rules.md``, "Compliance flexibility and penalties": "the shortfall deducted
-        from the next allocation"). What the allocation cannot cover stays outstanding for
-        the next allocation.
+        (docs/rules.md#penalty-deduction: "the shortfall deducted from the next
+        allocation"). What the allocation cannot cover stays outstanding for the next
+        allocation.
 
         Parameters
         ----------
@@ -186,7 +186,7 @@ class AllowanceOperations(LedgerJournal):
         """Government purchase (e.g. Beijing's price-band buy-back): allowances to government.
 
         Units deliver their oldest ``vintages`` first (default any vintage); the government
-        pays ``price`` per tonne (``ets-rules.md``, "Beijing pilot": "buy-back").
+        pays ``price`` per tonne (docs/rules.md#beijing-band: "buy-back").
 
         Returns
         -------
@@ -356,10 +356,9 @@ class AllowanceOperations(LedgerJournal):
     ) -> IntArray:
         """Re-denominate units' holdings of older vintages into ``to_vintage``, oldest first.
 
-        Models carrying banked allowances into a later vintage (``ets-rules.md``,
-        "Compliance flexibility and penalties", "Banking": "may be carried into the 2025
-        vintage"). The tonnes leave ``from_vintages`` (``carried_out``) and enter
-        ``to_vintage`` (``carried_in``).
+        Models carrying banked allowances into a later vintage (docs/rules.md#banking-limit:
+        "may be carried into the 2025 vintage"). The tonnes leave ``from_vintages``
+        (``carried_out``) and enter ``to_vintage`` (``carried_in``).
 
         Parameters
         ----------
@@ -394,8 +393,8 @@ class AllowanceOperations(LedgerJournal):
         """Register a penalty deduction from the allocation of ``vintage`` (or later).
 
         Nothing moves now: the next :meth:`allocate` of ``vintage`` or a later vintage
-        withholds the amount and retires it into ``deducted`` (``ets-rules.md``,
-        "Compliance flexibility and penalties": "the shortfall deducted from the next
+        withholds the amount and retires it into ``deducted``
+        (docs/rules.md#penalty-deduction: "the shortfall deducted from the next
         allocation").
 
         Parameters
@@ -417,7 +416,7 @@ class AllowanceOperations(LedgerJournal):
         The borrowed tonnes are of ``from_vintage``; the caller's vintage rule must accept
         them for the compliance year they serve (at the 2021-22 deadline only borrowers
         hold 2023 allowances). The next :meth:`allocate` of ``from_vintage`` is reduced by
-        the advance (``ets-rules.md``, "Compliance flexibility and penalties", "Borrowing").
+        the advance (docs/rules.md#borrowing).
 
         Parameters
         ----------

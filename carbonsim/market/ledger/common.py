@@ -43,8 +43,8 @@ CASH_ATOL = 1e-6
 def default_vintage_rule(vintage: int, year: int) -> bool:
     """Allowances of any vintage up to the compliance year are valid (unrestricted banking).
 
-    This is the China national ETS rule before the 2024-25 banking limit (``ets-rules.md``,
-    "Compliance flexibility and penalties", "Banking: unrestricted until 2023").
+    This is the China national ETS rule before the 2024-25 banking limit
+    (docs/rules.md#banking: "Banking: unrestricted until 2023").
     """
     return vintage <= year
 

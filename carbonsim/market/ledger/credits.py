@@ -147,9 +147,9 @@ class OffsetCreditOperations(LedgerJournal):
     def expire_offsets(self, offset_class: str) -> IntArray:
         """Remove all (positive) holdings of a credit class that is no longer eligible.
 
-        E.g. legacy CCER from 2025 (``ets-rules.md``, "Offsets (CCER)": "from 2025 only
-        credits registered after the 22 Jan 2024 relaunch"). Units' and project owners'
-        credits go to ``offsets_expired``.
+        E.g. legacy CCER from 2025 (docs/rules.md#ccer-eligibility: "from 2025 only credits
+        registered after the 22 Jan 2024 relaunch"). Units' and project owners' credits go
+        to ``offsets_expired``.
 
         Returns
         -------

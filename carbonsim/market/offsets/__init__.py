@@ -10,19 +10,23 @@ modules of this package, one concept each: :mod:`~carbonsim.market.offsets.proje
 :mod:`~carbonsim.market.offsets.conventions` (dates, year fractions, whole tonnes); every
 public name is importable from ``carbonsim.market.offsets``.
 
-Rules implemented (``ets-rules.md``, section "Offsets (CCER)" unless said otherwise):
+Rules implemented (docs/rules.md#offsets; each rule's own anchor is given):
 
-- **Usage limit**: at most 5% of the allowances to be surrendered, per year
-  (:func:`usage_cap`).
-- **Eligibility**: not from projects whose emissions are covered by the ETS; from 2025 only
-  credits registered after the 22 Jan 2024 relaunch (:func:`eligible`).
-- **Relaunch and first methodologies**: afforestation, grid-connected solar thermal,
+- **Usage limit** (docs/rules.md#offset-limit): at most 5% of the allowances to be
+  surrendered, per year (:func:`usage_cap`).
+- **Eligibility** (docs/rules.md#ccer-eligibility): not from projects whose emissions are
+  covered by the ETS; from 2025 only credits registered after the 22 Jan 2024 relaunch
+  (:func:`eligible`).
+- **Relaunch and first methodologies** (docs/rules.md#ccer-relaunch,
+  docs/rules.md#ccer-methodologies): afforestation, grid-connected solar thermal,
   grid-connected offshore wind and mangrove restoration (:data:`methodologies`).
-- **No new credits issued in 2024**, first issuance March 2025: the ``first_issuance``
-  argument of :func:`issued_credits` defers issuance (:data:`FIRST_ISSUANCE`).
-- **Legacy credits**: about 32.7 Mt of CCER were surrendered in the first cycle
-  (:data:`LEGACY_CCER_FIRST_CYCLE_T`, :func:`legacy_ccer_stock`).
-- **Beijing pilot** (``ets-rules.md`` "Beijing pilot"): offsets at most 5% of the annual
+- **No new credits issued in 2024** (docs/rules.md#ccer-issuance), first issuance March
+  2025: the ``first_issuance`` argument of :func:`issued_credits` defers issuance
+  (:data:`FIRST_ISSUANCE`).
+- **Legacy credits** (docs/rules.md#ccer-legacy-stock): about 32.7 Mt of CCER were
+  surrendered in the first cycle (:data:`LEGACY_CCER_FIRST_CYCLE_T`,
+  :func:`legacy_ccer_stock`).
+- **Beijing pilot** (docs/rules.md#beijing-offset-limit): offsets at most 5% of the annual
   allocation, at least half from Beijing projects; Beijing carbon-inclusive credits allowed
   (:func:`beijing_usage_cap`, :func:`beijing_offset_use`). The carbon-inclusive
   methodologies (low-carbon travel, hydrogen fuel-cell vehicles) come from seed files 003

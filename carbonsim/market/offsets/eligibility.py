@@ -33,13 +33,13 @@ __all__ = [
     "usage_cap",
 ]
 
-#: Relaunch of the CCER market at the Beijing Green Exchange (``ets-rules.md``, "Offsets
-#: (CCER)": "Relaunch 22 Jan 2024 at the Beijing Green Exchange").
+#: Relaunch of the CCER market at the Beijing Green Exchange (docs/rules.md#ccer-relaunch:
+#: "Relaunch 22 Jan 2024 at the Beijing Green Exchange").
 RELAUNCH_DATE: np.datetime64 = np.datetime64("2024-01-22", "D")
 
-#: CCER surrendered in the first compliance cycle, t CO2e (``ets-rules.md``, "Offsets
-#: (CCER)": "About 32.7 Mt of CCER were surrendered in the first cycle"). Used as the default
-#: size of the legacy (pre-2017) stock: the stock that remained is of the same order (conf. C).
+#: CCER surrendered in the first compliance cycle, t CO2e (docs/rules.md#ccer-legacy-stock:
+#: "About 32.7 Mt of CCER were surrendered in the first cycle"). Used as the default size of
+#: the legacy (pre-2017) stock: the stock that remained is of the same order (conf. C).
 LEGACY_CCER_FIRST_CYCLE_T: int = 32_700_000
 
 _POST_RELAUNCH_ONLY_FROM: np.datetime64 = np.datetime64("2025-01-01", "D")
@@ -65,7 +65,7 @@ def eligible(
 ) -> npt.NDArray[np.bool_]:
     """Which projects' credits may be surrendered for compliance on ``as_of``.
 
-    A project is eligible when all of these hold (``ets-rules.md``, "Offsets (CCER)"):
+    A project is eligible when all of these hold (docs/rules.md#ccer-eligibility):
 
     - it is registered on or before ``as_of``;
     - if ``require_post_relaunch``: it was registered on or after ``relaunch_date``
@@ -77,7 +77,7 @@ def eligible(
       ``first..last`` (inclusive), i.e. it can hold credits of those vintages;
     - for ``scheme="national"``: its methodology is usable nationally (Beijing
       carbon-inclusive credits are not); ``scheme="beijing"`` accepts them
-      (``ets-rules.md``, "Beijing pilot").
+      (docs/rules.md#ccer-eligibility).
 
     Parameters
     ----------
@@ -153,8 +153,8 @@ def _floor_tonnes(x: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
 def usage_cap(obligation: npt.ArrayLike, share: float = 0.05) -> npt.NDArray[np.int64]:
     """Most offsets a unit may surrender: ``floor(share x obligation)`` whole tonnes.
 
-    Implements ``ets-rules.md``, "Offsets (CCER)": "Usage limit: at most 5% of the
-    allowances to be surrendered, per year".
+    Implements docs/rules.md#offset-limit: "Usage limit: at most 5% of the allowances to be
+    surrendered, per year".
 
     Parameters
     ----------
@@ -199,7 +199,7 @@ def beijing_usage_cap(
 ) -> BeijingOffsetCap:
     """Beijing pilot offset caps: 5% of the annual allocation, at least half from Beijing.
 
-    Implements ``ets-rules.md``, "Beijing pilot": "Offsets at most 5% of annual allocation,
+    Implements docs/rules.md#beijing-offset-limit: "Offsets at most 5% of annual allocation,
     at least half from Beijing projects". The half-local requirement is a cap on non-local
     credits of ``(1 - local_min_share) x share`` of the allocation (2.5% with the defaults):
 
@@ -247,7 +247,7 @@ def beijing_offset_use(
     left under the total cap: ``local = min(local_available, total, need)``,
     ``nonlocal = min(nonlocal_available, nonlocal_max, total - local, need - local)``. This
     maximises ``local + nonlocal`` subject to the caps of :func:`beijing_usage_cap`
-    (``ets-rules.md``, "Beijing pilot").
+    (docs/rules.md#beijing-offset-limit).
 
     Parameters
     ----------
@@ -280,11 +280,11 @@ def legacy_ccer_stock(
 ) -> npt.NDArray[np.int64]:
     """Distribute a legacy (pre-2017) CCER stock over holders, exactly ``total`` tonnes.
 
-    The default ``total`` is the 32.7 Mt surrendered in the first cycle (``ets-rules.md``,
-    "Offsets (CCER)": "legacy credits were used"; "About 32.7 Mt of CCER were surrendered in
-    the first cycle"), taken as the order of the legacy stock (conf. C: pass your own).
-    Shares are proportional to ``weights`` and rounded by largest remainder (ties to the
-    lower index) so the result sums exactly to ``total`` along the last axis.
+    The default ``total`` is the 32.7 Mt surrendered in the first cycle
+    (docs/rules.md#ccer-legacy-stock: "legacy credits were used"; "About 32.7 Mt of CCER
+    were surrendered in the first cycle"), taken as the order of the legacy stock (conf. C:
+    pass your own). Shares are proportional to ``weights`` and rounded by largest remainder
+    (ties to the lower index) so the result sums exactly to ``total`` along the last axis.
 
     Parameters
     ----------

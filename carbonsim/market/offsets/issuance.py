@@ -2,7 +2,7 @@
 
 :func:`issued_credits` turns each project's expected reductions in a period into whole
 credits per replicate; :data:`FIRST_ISSUANCE` defers the first post-relaunch issuance
-(``ets-rules.md``, "Offsets (CCER)": "No new credits issued in 2024").
+(docs/rules.md#ccer-issuance: "No new credits issued in 2024").
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ __all__ = ["FIRST_ISSUANCE", "Issuance", "issued_credits"]
 # the offsets' logger, named as before the offsets became a package
 logger = logging.getLogger("carbonsim.market.offsets")
 
-#: First issuance of post-relaunch credits (``ets-rules.md``, "Offsets (CCER)": "No new
-#: credits were issued in 2024 (first issuance March 2025)"). The rule gives the month only;
-#: the first day of the month is used.
+#: First issuance of post-relaunch credits (docs/rules.md#ccer-issuance: "No new credits
+#: were issued in 2024 (first issuance March 2025)"). The rule gives the month only; the
+#: first day of the month is used.
 FIRST_ISSUANCE: np.datetime64 = np.datetime64("2025-03-01", "D")
 
 
@@ -92,7 +92,7 @@ def issued_credits(
     so a lag can push issuance into the next year, and no credit is issued before
     registration or before ``first_issuance``. Pass ``first_issuance=FIRST_ISSUANCE`` to
     model the relaunch rule "no new credits were issued in 2024 (first issuance March
-    2025)" (``ets-rules.md``, "Offsets (CCER)").
+    2025)" (docs/rules.md#ccer-issuance).
 
     Parameters
     ----------

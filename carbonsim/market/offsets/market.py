@@ -54,11 +54,12 @@ def offset_demand(
     """A unit's bid for offsets: up to its usage cap, at a discount to allowances.
 
     A credit replaces one allowance in the surrender, up to the usage cap
-    (``ets-rules.md``, "Offsets (CCER)": "at most 5% of the allowances to be surrendered"),
-    so a unit wants ``max(min(cap, remaining_obligation) - held, 0)`` credits and pays at
-    most ``expected_allowance_price x (1 - discount)``. The discount prices what makes a
-    credit worth less than an allowance: the cap, the eligibility risk and the transaction
-    cost; it is a behavioural parameter (conf. C).
+    (docs/rules.md#offset-limit: "at most 5% of the allowances to be surrendered";
+    docs/rules.md#offset-market), so a unit wants
+    ``max(min(cap, remaining_obligation) - held, 0)`` credits and pays at most
+    ``expected_allowance_price x (1 - discount)``. The discount prices what makes a credit
+    worth less than an allowance: the cap, the eligibility risk and the transaction cost; it
+    is a behavioural parameter (conf. C).
 
     Parameters
     ----------
@@ -155,11 +156,10 @@ def clear_offset_market(
     """Clear the offset (CCER) market: covered units' bids against projects' credits.
 
     Offsets trade in their own market with their own price (DESIGN.md, "Offsets"; the CCER
-    market at the Beijing Green Exchange, ``ets-rules.md`` "Offsets (CCER)"). Each
-    replicate is one uniform-price call auction
-    (:func:`carbonsim.clearing.call_auction.call_auction`, pro-rata rationing at the
-    clearing price): buyers bid ``demand_qty`` at ``demand_price`` (see
-    :func:`offset_demand`, whose quantity never exceeds the usage cap), projects offer
+    market at the Beijing Green Exchange, docs/rules.md#offset-market). Each replicate is
+    one uniform-price call auction (:func:`carbonsim.clearing.call_auction.call_auction`,
+    pro-rata rationing at the clearing price): buyers bid ``demand_qty`` at ``demand_price``
+    (see :func:`offset_demand`, whose quantity never exceeds the usage cap), projects offer
     ``supply_qty`` at ``supply_price`` (their marginal cost). Replicates are cleared one
     call each.
 

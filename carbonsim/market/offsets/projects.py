@@ -108,12 +108,12 @@ class Methodology:
 methodologies: Registry[Methodology] = Registry("offset methodology")
 
 _RELAUNCH_SRC = (
-    "ets-rules.md 'Offsets (CCER)': first methodologies of the 22 Jan 2024 relaunch; "
+    "docs/rules.md#ccer-methodologies: first methodologies of the 22 Jan 2024 relaunch; "
     "numeric defaults illustrative (conf. C)"
 )
 _INCLUSIVE_SRC = (
-    "seeds 003/004 (Beijing carbon-inclusive projects); ets-rules.md 'Beijing pilot': "
-    "carbon-inclusive credits allowed; numeric defaults illustrative (conf. C)"
+    "seeds 003/004 (Beijing carbon-inclusive projects); docs/rules.md#ccer-methodologies: "
+    "Beijing carbon-inclusive credits allowed; numeric defaults illustrative (conf. C)"
 )
 
 _DEFAULT_METHODOLOGIES: tuple[Methodology, ...] = (
@@ -191,7 +191,7 @@ _DEFAULT_METHODOLOGIES: tuple[Methodology, ...] = (
         post_relaunch=False,
         national=True,
         source=(
-            "ets-rules.md 'Offsets (CCER)': legacy credits were used; about 32.7 Mt "
+            "docs/rules.md#ccer-legacy-stock: legacy credits were used; about 32.7 Mt "
             "surrendered in the first cycle"
         ),
     ),
@@ -305,7 +305,7 @@ class OffsetProjects:
         Lognormal sigma of realised / expected reductions per period (>= 0).
     covered_entity : array_like of bool, shape (P,)
         True where the project lies inside an ETS-covered unit (its credits are
-        ineligible, ``ets-rules.md`` "Offsets (CCER)").
+        ineligible, docs/rules.md#ccer-eligibility).
     region : array_like of str, shape (P,)
         Location, e.g. ``"beijing"`` or ``"other"`` (Beijing's local-share rule).
     marginal_cost : array_like of float, shape (P,)
