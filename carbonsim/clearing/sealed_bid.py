@@ -1,7 +1,7 @@
 """Uniform-price sealed-bid auction of a fixed supply (paid allocation, 有偿竞价).
 
-Used for government sales of allowances. Source: ``ets-rules.md``, "Beijing pilot": paid
-allocation by sealed-bid uniform-price auction, e.g. September 2024: 68 bidders, 63
+Used for government sales of allowances. Source: docs/rules.md#paid-auction (Beijing
+pilot): paid allocation by sealed-bid uniform-price auction, e.g. September 2024: 68 bidders, 63
 winners, 348,304 t sold at 104.89 yuan/t. The optional rules of the EU's primary auctions
 follow the EU Auctioning Regulation, Article 7 (auction clearing price, tied bids,
 cancellation): Commission Regulation (EU) No 1031/2010, replaced by Commission Delegated
