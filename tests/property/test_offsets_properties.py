@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -11,11 +11,9 @@ from carbonsim.market.offsets import (
     OffsetProjects,
     beijing_offset_use,
     beijing_usage_cap,
-    clear_offset_market,
     eligible,
     issued_credits,
     legacy_ccer_stock,
-    offset_demand,
     synthetic_projects,
     usage_cap,
 )
@@ -68,24 +66,6 @@ def test_beijing_use_never_above_caps(
     # and nothing permitted is left unused
     best = np.minimum(np.minimum(cap.total, need), la + np.minimum(na, cap.nonlocal_max))
     np.testing.assert_array_equal(used, best)
-
-
-@given(
-    cap=st.lists(tonnes, min_size=1, max_size=5),
-    data=st.data(),
-    price=st.floats(0.0, 1e4, allow_nan=False),
-    discount=shares,
-)
-def test_offset_demand_within_cap_and_obligation(
-    cap: list[int], data: st.DataObject, price: float, discount: float
-) -> None:
-    n = len(cap)
-    rem = np.array(data.draw(st.lists(tonnes, min_size=n, max_size=n)))
-    held = np.array(data.draw(st.lists(tonnes, min_size=n, max_size=n)))
-    d = offset_demand(cap, rem, price, discount=discount, held=held)
-    assert (d.qty >= 0).all()
-    assert (d.qty + held <= np.maximum(np.minimum(cap, rem), held)).all()
-    assert (d.price <= price + 1e-9).all()
 
 
 @given(
@@ -170,24 +150,39 @@ def test_eligibility_rules_only_remove_projects(seed: int, day: int) -> None:
     assert np.array_equal(strict, eligible(projects, as_of=as_of))
 
 
+@settings(max_examples=60, deadline=None)
 @given(
-    obligation=st.lists(st.integers(0, 10**6), min_size=1, max_size=6),
-    data=st.data(),
-    allowance_price=st.floats(1.0, 200.0, allow_nan=False),
-    discount=shares,
+    seed=st.integers(0, 2**32 - 1),
+    r=st.integers(1, 4),
+    n=st.integers(1, 12),
+    stock=st.integers(0, 50_000),
 )
-def test_offsets_bought_never_above_cap(
-    obligation: list[int], data: st.DataObject, allowance_price: float, discount: float
+def test_offset_market_never_sells_above_the_cap_or_the_stock(
+    seed: int, r: int, n: int, stock: int
 ) -> None:
-    n = len(obligation)
-    remaining = np.array(data.draw(st.lists(st.integers(0, 10**6), min_size=n, max_size=n)))
-    supply_p = data.draw(st.lists(st.floats(1.0, 200.0, allow_nan=False), min_size=1, max_size=5))
-    supply_q = data.draw(st.lists(tonnes, min_size=len(supply_p), max_size=len(supply_p)))
-    cap = usage_cap(obligation)
-    demand = offset_demand(cap, remaining, allowance_price, discount=discount)
-    out = clear_offset_market(demand.price, demand.qty, supply_p, supply_q)
-    assert (out.buyer_fill >= 0).all()
-    assert (out.buyer_fill <= cap).all()
-    assert (out.buyer_fill <= remaining).all()
-    assert (out.project_fill <= np.array(supply_q)).all()
-    assert out.buyer_fill.sum() == out.project_fill.sum() == out.volume.sum()
+    """The engine's offset market: each unit's credits stay within its cap less what it
+    holds or surrendered, project owners sell at most their stock, and money and credits
+    are conserved."""
+    from carbonsim.market.ledger import Ledger
+    from carbonsim.market.offsets import OFFSET_CUTOFF_Z, OFFSET_LOTS, clear_offset_classes
+
+    rng = np.random.default_rng(seed)
+    ledger = Ledger(r, [f"u{i}" for i in range(n)], [2021], offset_classes=("ccer",))
+    ledger.issue_offsets("ccer", np.full(r, stock, np.int64))
+    flat = np.sort(rng.choice(r * n, size=rng.integers(1, r * n + 1), replace=False))
+    cap = np.floor(rng.uniform(0, 20_000, flat.size))
+    surrendered = rng.integers(0, 5_000, flat.size)
+    expected = rng.uniform(30, 90, r)
+    bid_price = expected[flat // n] * 0.85 * np.exp(0.05 * rng.standard_normal(flat.size))
+    ask_price = 20.0 * np.exp(0.3 * rng.standard_normal((r, OFFSET_LOTS)))
+    levels = np.rint(expected[None, :] * 0.85 * np.exp(0.05 * OFFSET_CUTOFF_Z)[:, None] / 0.01)
+    volume, turnover = clear_offset_classes(
+        ledger, ["ccer"], [0], flat, cap, surrendered, bid_price, ask_price,
+        tick=0.01, levels=levels - 1.0,
+    )  # fmt: skip
+    got = ledger.offsets[:, :, 0].reshape(-1)[flat]
+    assert (got <= np.maximum(cap - surrendered, 0)).all()
+    assert (volume <= stock).all()
+    assert (ledger.project_offsets[:, 0] == stock - volume).all()
+    np.testing.assert_allclose(turnover, ledger.project_cash, rtol=1e-12, atol=1e-6)
+    ledger.check()

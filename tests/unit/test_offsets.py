@@ -12,18 +12,20 @@ from carbonsim._random import replicate_seeds
 from carbonsim.market.offsets import (
     FIRST_ISSUANCE,
     LEGACY_CCER_FIRST_CYCLE_T,
+    OFFSET_CUTOFF_Z,
+    OFFSET_LOTS,
     RELAUNCH_DATE,
     BeijingOffsetCap,
     OffsetProjects,
     beijing_offset_use,
     beijing_usage_cap,
-    clear_offset_market,
+    clear_offset_bids,
+    clear_offset_classes,
     eligible,
     issued_credits,
     legacy_ccer_stock,
     methodologies,
     methodology_table,
-    offset_demand,
     synthetic_projects,
     usage_cap,
     year_fraction,
@@ -372,82 +374,81 @@ def test_legacy_stock_exact_total() -> None:
         legacy_ccer_stock([1, 1], total=-5)
 
 
-def test_offset_demand_up_to_cap_at_discount() -> None:
-    d = offset_demand(
-        cap=[50, 50, 50, 50],
-        remaining_obligation=[30, 200, 200, 0],
-        expected_allowance_price=[80.0, 80.0, 100.0, 80.0],
-        discount=0.25,
-        held=[0, 20, 60, 0],
+def _offset_ledger(stock: list[int]) -> Any:
+    from carbonsim.market.ledger import Ledger
+
+    ledger = Ledger(len(stock), ["a", "b", "c"], [2021, 2022], offset_classes=("ccer", "ccer_new"))
+    ledger.issue_offsets("ccer", np.asarray(stock, np.int64))
+    return ledger
+
+
+def test_offset_classes_clear_bids_under_the_cap_against_the_lots() -> None:
+    ledger = _offset_ledger([1_000, 0])
+    # bidders: replicate 0 units a, b, c and replicate 1 unit a (no stock there)
+    flat = np.array([0, 1, 2, 3])
+    cap = np.array([400.0, 300.0, 500.0, 100.0])
+    surrendered = np.array([0, 100, 0, 0])
+    bid_price = np.array([60.0, 55.0, 10.0, 80.0])  # unit c bids below every offer
+    ask_price = np.full((2, OFFSET_LOTS), 20.0)
+    levels = np.rint(np.array([[60.0, 60.0]]) / 0.01) - 1.0
+    volume, turnover = clear_offset_classes(
+        ledger, ["ccer"], [0], flat, cap, surrendered, bid_price, ask_price,
+        tick=0.01, levels=levels,
+    )  # fmt: skip
+    got = ledger.offsets[:, :, 0]
+    # demand 400 + 200 (cap less surrendered) = 600 of the 1,000 offered: all filled
+    assert got[0].tolist() == [400, 200, 0]
+    assert got[1].tolist() == [0, 0, 0]  # no offers in replicate 1
+    assert volume.tolist() == [600.0, 0.0]
+    price = turnover[0] / volume[0]
+    assert 20.0 <= price <= 55.0
+    assert ledger.project_offsets[0, 0] == 400
+    np.testing.assert_allclose(ledger.cash[0].sum() + ledger.project_cash[0], 0.0, atol=1e-6)
+    ledger.check()
+
+
+def test_offset_classes_ration_the_lots_pro_rata_when_demand_exceeds_them() -> None:
+    ledger = _offset_ledger([300])
+    flat = np.array([0, 1])
+    cap = np.array([400.0, 200.0])
+    bid_price = np.array([50.0, 50.0])
+    ask_price = np.full((1, OFFSET_LOTS), 20.0)
+    levels = np.rint(np.array([[50.0]]) / 0.01) - 1.0
+    volume, _ = clear_offset_classes(
+        ledger, ["ccer"], [0], flat, cap, np.zeros(2, np.int64), bid_price, ask_price,
+        tick=0.01, levels=levels,
+    )  # fmt: skip
+    assert volume.tolist() == [300.0]
+    assert ledger.offsets[0, :2, 0].tolist() == [200, 100]  # 2:1, whole credits
+    assert ledger.project_offsets[0, 0] == 0
+
+
+def test_offset_bids_cut_off_changes_nothing() -> None:
+    # the demand cut-off leaves out bids that could neither fill nor move the price
+    from carbonsim.clearing import call_auction_batch
+
+    rng = np.random.default_rng(5)
+    bid_market = np.repeat(np.arange(3), 40)
+    bid_price = 50.0 * np.exp(0.05 * rng.standard_normal(120))
+    bid_qty = rng.integers(1, 500, 120).astype(float)
+    ask_market = np.repeat(np.arange(3), OFFSET_LOTS)
+    ask_price = 20.0 * np.exp(0.3 * rng.standard_normal(3 * OFFSET_LOTS))
+    ask_qty = np.full(3 * OFFSET_LOTS, 100.0)
+    levels = np.rint(50.0 * np.exp(0.05 * OFFSET_CUTOFF_Z)[:, None] / 0.01) - 1.0
+    levels = np.repeat(levels, 3, axis=1)
+    price, volume, fill = clear_offset_bids(
+        bid_market, bid_price, bid_qty, ask_market, ask_price, ask_qty,
+        n_markets=3, tick=0.01, levels=levels,
+    )  # fmt: skip
+    full = call_auction_batch(
+        np.concatenate([bid_market, ask_market]),
+        np.concatenate([np.ones(120, bool), np.zeros(3 * OFFSET_LOTS, bool)]),
+        np.concatenate([bid_price, ask_price]),
+        np.concatenate([bid_qty, ask_qty]),
+        n_markets=3,
+        tick=0.01,
     )
-    assert d.qty.tolist() == [30, 30, 0, 0]
-    assert d.price.tolist() == [60.0, 60.0, 75.0, 60.0]
-    with pytest.raises(ValueError, match="discount must lie in"):
-        offset_demand([1], [1], 1.0, discount=2.0)
-    with pytest.raises(ValueError, match="must broadcast together"):
-        offset_demand([1, 2], [1, 2, 3], 1.0)
-
-
-# ------------------------------------------------------------------ offset market
-
-# buyers A 60 x 100, B 55 x 50, C 40 x 80; projects X 15 x 70, Y 35 x 60, Z 58 x 100.
-# D(p) = 230 (p <= 40), 150 (<= 55), 100 (<= 60); S(p) = 70 (>= 15), 130 (>= 35), 230 (>= 58).
-# Volume 130 is the maximum, on [35, 55]; only 55.00 lets every bid above and every ask
-# below fill in full (D(55.01) = 100 <= S(55) = 130). A and X, Y fill; B is rationed 30/50.
-DEMAND_P, DEMAND_Q = [60.0, 55.0, 40.0], [100, 50, 80]
-SUPPLY_P = [15.0, 35.0, 58.0]
-
-
-def test_offset_market_hand_worked_book() -> None:
-    out = clear_offset_market(DEMAND_P, DEMAND_Q, SUPPLY_P, [70, 60, 100])
-    assert out.price.tolist() == [55.0]
-    assert out.volume.tolist() == [130]
-    assert out.buyer_fill.tolist() == [[100, 30, 0]]
-    assert out.project_fill.tolist() == [[70, 60, 0]]
-    assert out.imbalance.tolist() == [20.0]
-    assert out.buyer_fill.dtype == np.int64
-
-
-def test_offset_market_replicates_with_their_own_supply() -> None:
-    # replicate 1: project Y issued nothing; max volume 100 on [58, 60], price 58 where
-    # S(57.99) = 70 <= D(58) = 100; Z is rationed 30 of 100
-    out = clear_offset_market(
-        DEMAND_P, DEMAND_Q, SUPPLY_P, [[70, 60, 100], [70, 0, 100]], reference_price=50.0
-    )
-    assert out.price.tolist() == [55.0, 58.0]
-    assert out.volume.tolist() == [130, 100]
-    assert out.buyer_fill.tolist() == [[100, 30, 0], [100, 0, 0]]
-    assert out.project_fill.tolist() == [[70, 60, 0], [70, 0, 30]]
-    np.testing.assert_array_equal(out.buyer_fill.sum(axis=1), out.volume)
-    np.testing.assert_array_equal(out.project_fill.sum(axis=1), out.volume)
-
-
-def test_offset_market_no_trade_reports_reference_or_nan() -> None:
-    out = clear_offset_market([10.0], [5], [20.0], [5], reference_price=[12.0])
-    assert out.price.tolist() == [12.0]
-    assert out.volume.tolist() == [0]
-    assert np.isnan(clear_offset_market([10.0], [5], [20.0], [5]).price[0])
-
-
-def test_offset_market_from_demand_helper_respects_cap() -> None:
-    cap = usage_cap([1_000_000, 400_000, 2_000_000])  # 50,000, 20,000, 100,000
-    demand = offset_demand(cap, [600_000, 0, 30_000], 90.0, discount=0.2)
-    assert demand.qty.tolist() == [50_000, 0, 30_000]
-    # bids 80,000 t at 72; asks 100,000 t at 20 and 60,000 t at 80: price 20, where
-    # S(19.99) = 0 <= D(20) = 80,000 and D(20.01) = 80,000 <= S(20) = 100,000
-    out = clear_offset_market(demand.price, demand.qty, [20.0, 80.0], [100_000, 60_000])
-    assert out.price.tolist() == [20.0]
-    assert out.project_fill.tolist() == [[80_000, 0]]
-    assert (out.buyer_fill <= cap).all()
-    assert out.buyer_fill.tolist() == [[50_000, 0, 30_000]]
-
-
-def test_offset_market_validation() -> None:
-    with pytest.raises(ValueError, match="same number of buyers"):
-        clear_offset_market([1.0, 2.0], [1], [1.0], [1])
-    with pytest.raises(ValueError, match="demand_price has 2 replicates, expected 1 or 3"):
-        clear_offset_market([[1.0], [2.0]], [1], [1.0], [[1], [1], [1]])
-    with pytest.raises(TypeError, match="demand_qty must hold whole numbers"):
-        clear_offset_market([1.0], [1.5], [1.0], [1])
-    with pytest.raises(ValueError, match=r"reference_price must be a scalar or shape \(1,\)"):
-        clear_offset_market([1.0], [1], [1.0], [1], reference_price=[1.0, 2.0])
+    np.testing.assert_array_equal(price, full.price)
+    np.testing.assert_array_equal(volume, full.volume)
+    np.testing.assert_array_equal(fill, full.fill[:120])
+    assert volume.sum() > 0

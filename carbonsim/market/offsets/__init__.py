@@ -32,10 +32,10 @@ Rules implemented (docs/rules.md#offsets; each rule's own anchor is given):
   methodologies (low-carbon travel, hydrogen fuel-cell vehicles) come from seed files 003
   and 004.
 
-Offsets trade in their own market with their own price: :func:`clear_offset_market`
-clears buyers' bids against project supply with the uniform-price call auction of
-:mod:`carbonsim.clearing.call_auction`; :func:`offset_demand` turns a unit's cap and
-remaining obligation into a bid.
+Offsets trade in their own market with their own price: an offset session clears every
+usable class in every replicate at once (:func:`clear_offset_classes`: units' bids under
+their usage cap against project owners' lots, :func:`clear_offset_bids`, the credits
+transferred by the ledger). This is the engine's one offset market.
 
 Conventions
 -----------
@@ -69,10 +69,10 @@ from carbonsim.market.offsets.eligibility import (
 )
 from carbonsim.market.offsets.issuance import FIRST_ISSUANCE, Issuance, issued_credits
 from carbonsim.market.offsets.market import (
-    OffsetClearing,
-    OffsetDemand,
-    clear_offset_market,
-    offset_demand,
+    OFFSET_CUTOFF_Z,
+    OFFSET_LOTS,
+    clear_offset_bids,
+    clear_offset_classes,
 )
 from carbonsim.market.offsets.projects import (
     Methodology,
@@ -85,22 +85,22 @@ from carbonsim.market.offsets.projects import (
 __all__ = [
     "FIRST_ISSUANCE",
     "LEGACY_CCER_FIRST_CYCLE_T",
+    "OFFSET_CUTOFF_Z",
+    "OFFSET_LOTS",
     "RELAUNCH_DATE",
     "BeijingOffsetCap",
     "Issuance",
     "Methodology",
-    "OffsetClearing",
-    "OffsetDemand",
     "OffsetProjects",
     "beijing_offset_use",
     "beijing_usage_cap",
-    "clear_offset_market",
+    "clear_offset_bids",
+    "clear_offset_classes",
     "eligible",
     "issued_credits",
     "legacy_ccer_stock",
     "methodologies",
     "methodology_table",
-    "offset_demand",
     "synthetic_projects",
     "usage_cap",
     "year_fraction",

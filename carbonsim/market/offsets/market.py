@@ -1,245 +1,176 @@
-"""The offset market: covered units' bids, cleared against project supply.
+"""The offset market: covered units' bids for credits cleared against project owners' offers.
 
-Offsets trade in their own market with their own price: :func:`clear_offset_market` clears
-buyers' bids against project supply with the uniform-price call auction of
-:mod:`carbonsim.clearing.call_auction`; :func:`offset_demand` turns a unit's cap and
-remaining obligation into a bid.
+Offsets trade in their own market with their own price. An offset session
+(:class:`carbonsim.engine.offset_session.OffsetSessions`) clears every usable credit class in
+turn, in every replicate at once (:func:`clear_offset_classes`): units bid for what their
+usage cap leaves (docs/rules.md#offset-limit) at a lognormal scatter around ``(1 - discount)``
+times the expected allowance price; project owners offer their stock in :data:`OFFSET_LOTS`
+lots; each replicate's uniform-price call auction (:func:`clear_offset_bids`, the batched
+kernel of :mod:`carbonsim.clearing`, pro-rata) sets the price; the ledger transfers the
+credits. This is the model's one offset market (docs/rules.md#offset-market).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from carbonsim._validation import (
-    as_float_array,
-    as_int_array,
-    check_share,
-)
-from carbonsim.clearing.call_auction import call_auction
+from carbonsim._cells import nonzero_cells, sum_cells
+from carbonsim.clearing import call_auction_batch, demand_cutoff
+from carbonsim.market.ledger import Ledger
 
-__all__ = ["OffsetClearing", "OffsetDemand", "clear_offset_market", "offset_demand"]
+__all__ = ["OFFSET_CUTOFF_Z", "OFFSET_LOTS", "clear_offset_bids", "clear_offset_classes"]
 
-# --------------------------------------------------------------------------------------
-# Offset market
-# --------------------------------------------------------------------------------------
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True, eq=False)
-class OffsetDemand:
-    """Bids of covered units in the offset market.
-
-    Attributes
-    ----------
-    price : ndarray of float64, shape (..., N)
-        Willingness to pay, yuan/t.
-    qty : ndarray of int64, shape (..., N)
-        Credits wanted, t.
-    """
-
-    price: npt.NDArray[np.float64]
-    qty: npt.NDArray[np.int64]
+OFFSET_LOTS = 20  # project owners' offers per replicate in one offset session
+# standard-normal levels at which offset bids are tried as clearing cut-offs, highest first
+OFFSET_CUTOFF_Z = np.array([3.0, 2.0, 1.0, 0.0, -1.0])
 
 
-def offset_demand(
-    cap: npt.ArrayLike,
-    remaining_obligation: npt.ArrayLike,
-    expected_allowance_price: npt.ArrayLike,
+def clear_offset_bids(
+    bid_market: IntArray,
+    bid_price: FloatArray,
+    bid_qty: FloatArray,
+    ask_market: IntArray,
+    ask_price: FloatArray,
+    ask_qty: FloatArray,
     *,
-    discount: float = 0.1,
-    held: npt.ArrayLike = 0,
-) -> OffsetDemand:
-    """A unit's bid for offsets: up to its usage cap, at a discount to allowances.
+    n_markets: int,
+    tick: float,
+    levels: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """One offset class's call auctions in every replicate: the units'
+    bids against the project owners' offers, pro-rata, no band and no reference price.
 
-    A credit replaces one allowance in the surrender, up to the usage cap
-    (docs/rules.md#offset-limit: "at most 5% of the allowances to be surrendered";
-    docs/rules.md#offset-market), so a unit wants
-    ``max(min(cap, remaining_obligation) - held, 0)`` credits and pays at most
-    ``expected_allowance_price x (1 - discount)``. The discount prices what makes a credit
-    worth less than an allowance: the cap, the eligibility risk and the transaction cost; it
-    is a behavioural parameter (conf. C).
+    Bids below the tick where demand alone passes the market's whole supply are left out
+    first (:func:`~carbonsim.clearing.batch.demand_cutoff` over the candidate ``levels``
+    (L, n_markets), in ticks): they could neither fill nor move the price, so the outcome
+    is :func:`~carbonsim.clearing.call_auction_batch`'s on every bid, bit for bit.
 
     Parameters
     ----------
-    cap : array_like of int, shape (..., N)
-        Usage cap, t (from :func:`usage_cap`).
-    remaining_obligation : array_like of int, shape (..., N)
-        Allowances still to surrender, t (>= 0).
-    expected_allowance_price : array_like of float, broadcastable to (..., N)
-        Expected allowance price, yuan/t (>= 0).
-    discount : float
-        Discount of credits to allowances, in [0, 1].
-    held : array_like of int, broadcastable to (..., N)
-        Eligible credits already held, t (>= 0).
-
-    Returns
-    -------
-    OffsetDemand
-        ``price`` (..., N) yuan/t and ``qty`` (..., N) int64 t.
-
-    Examples
-    --------
-    >>> d = offset_demand([50, 50], [30, 200], 80.0, discount=0.25, held=[0, 20])
-    >>> d.qty.tolist(), d.price.tolist()
-    ([30, 30], [60.0, 60.0])
-    """
-    c = as_int_array("cap", cap, ndim=None, nonnegative=True)
-    rem = as_int_array("remaining_obligation", remaining_obligation, ndim=None, nonnegative=True)
-    p = as_float_array(
-        "expected_allowance_price", expected_allowance_price, ndim=None, nonnegative=True
-    )
-    d = check_share("discount", discount)
-    h = as_int_array("held", held, ndim=None, nonnegative=True)
-    try:
-        shape = np.broadcast_shapes(c.shape, rem.shape, p.shape, h.shape)
-    except ValueError as exc:
-        raise ValueError(
-            f"cap {c.shape}, remaining_obligation {rem.shape}, expected_allowance_price "
-            f"{p.shape} and held {h.shape} must broadcast together"
-        ) from exc
-    qty = np.maximum(np.minimum(c, rem) - h, 0)
-    price = np.broadcast_to(p * (1.0 - d), shape).astype(np.float64)
-    return OffsetDemand(price=price, qty=np.broadcast_to(qty, shape).astype(np.int64))
-
-
-@dataclass(frozen=True, eq=False)
-class OffsetClearing:
-    """Outcome of the offset market over ``R`` replicates.
-
-    Attributes
-    ----------
-    price : ndarray of float64, shape (R,)
-        Offset clearing price, yuan/t; without a trade the reference price (snapped to the
-        tick) or ``nan`` when there is none.
-    volume : ndarray of int64, shape (R,)
-        Credits traded, t.
-    buyer_fill : ndarray of int64, shape (R, N)
-        Credits bought by each covered unit, t.
-    project_fill : ndarray of int64, shape (R, P)
-        Credits sold by each project, t.
-    imbalance : ndarray of float64, shape (R,)
-        Demand minus supply at the price, t (``nan`` without a price).
-    """
-
-    price: npt.NDArray[np.float64]
-    volume: npt.NDArray[np.int64]
-    buyer_fill: npt.NDArray[np.int64]
-    project_fill: npt.NDArray[np.int64]
-    imbalance: npt.NDArray[np.float64]
-
-
-def _to_2d(name: str, arr: np.ndarray) -> np.ndarray:
-    if arr.ndim == 1:
-        return arr[None, :]
-    if arr.ndim == 2:
-        return arr
-    raise ValueError(f"{name} must have shape (n,) or (R, n), got {arr.shape}")
-
-
-def _whole(fill: np.ndarray) -> npt.NDArray[np.int64]:
-    # The kernel rations whole quantities in whole units (largest remainder), so the fills
-    # are whole numbers held in float64; convert them exactly.
-    return np.rint(fill).astype(np.int64)
-
-
-def clear_offset_market(
-    demand_price: npt.ArrayLike,
-    demand_qty: npt.ArrayLike,
-    supply_price: npt.ArrayLike,
-    supply_qty: npt.ArrayLike,
-    *,
-    tick: float = 0.01,
-    reference_price: float | npt.ArrayLike | None = None,
-) -> OffsetClearing:
-    """Clear the offset (CCER) market: covered units' bids against projects' credits.
-
-    Offsets trade in their own market with their own price (DESIGN.md, "Offsets"; the CCER
-    market at the Beijing Green Exchange, docs/rules.md#offset-market). Each replicate is
-    one uniform-price call auction (:func:`carbonsim.clearing.call_auction.call_auction`,
-    pro-rata rationing at the clearing price): buyers bid ``demand_qty`` at ``demand_price``
-    (see :func:`offset_demand`, whose quantity never exceeds the usage cap), projects offer
-    ``supply_qty`` at ``supply_price`` (their marginal cost). Replicates are cleared one
-    call each.
-
-    Parameters
-    ----------
-    demand_price : array_like of float, shape (N,) or (R, N)
-        Buyers' willingness to pay, yuan/t.
-    demand_qty : array_like of int, shape (N,) or (R, N)
-        Credits wanted, t (>= 0).
-    supply_price : array_like of float, shape (P,) or (R, P)
-        Projects' reservation prices, yuan/t (e.g. :attr:`OffsetProjects.marginal_cost`).
-    supply_qty : array_like of int, shape (P,) or (R, P)
-        Credits offered (issued, eligible and unsold), t (>= 0).
+    bid_market, ask_market : ndarray of int64, shapes (B,), (A,)
+        Market (replicate) of each bid and offer.
+    bid_price, bid_qty, ask_price, ask_qty : ndarray of float64, shapes (B,), (A,)
+        Limit prices (currency per tonne) and whole-tonne quantities.
+    n_markets : int
+        Number of markets.
     tick : float
-        Price step, yuan/t (> 0).
-    reference_price : float or array_like of shape (R,), optional
-        Previous offset price; breaks price ties and is reported when nothing trades.
+        Price step (currency per tonne).
+    levels : ndarray of float64, shape (L, n_markets)
+        Candidate cut-off ticks.
 
     Returns
     -------
-    OffsetClearing
-        ``price`` (R,), ``volume`` (R,), ``buyer_fill`` (R, N), ``project_fill`` (R, P),
-        ``imbalance`` (R,). ``R`` is the leading axis of the inputs that have one, 1 when
-        all inputs are one-dimensional.
-
-    Examples
-    --------
-    >>> out = clear_offset_market([60.0, 55.0], [100, 50], [15.0, 58.0], [70, 100])
-    >>> out.price.tolist(), out.volume.tolist(), out.buyer_fill.tolist()
-    ([58.0], [100], [[100, 0]])
-    >>> out.project_fill.tolist()
-    [[70, 30]]
+    price, volume : ndarray of float64, shape (n_markets,)
+        Clearing price (NaN where none) and volume (tonnes) per market.
+    bid_fill : ndarray of float64, shape (B,)
+        Filled tonnes of each bid.
     """
-    dp = _to_2d("demand_price", as_float_array("demand_price", demand_price, ndim=None))
-    dq = _to_2d("demand_qty", as_int_array("demand_qty", demand_qty, ndim=None, nonnegative=True))
-    sp = _to_2d("supply_price", as_float_array("supply_price", supply_price, ndim=None))
-    sq = _to_2d("supply_qty", as_int_array("supply_qty", supply_qty, ndim=None, nonnegative=True))
-    r = max(dp.shape[0], dq.shape[0], sp.shape[0], sq.shape[0])
-    shapes = {"demand_price": dp, "demand_qty": dq, "supply_price": sp, "supply_qty": sq}
-    for name, arr in shapes.items():
-        if arr.shape[0] not in (1, r):
-            raise ValueError(f"{name} has {arr.shape[0]} replicates, expected 1 or {r}")
-    if dp.shape[1] != dq.shape[1]:
-        raise ValueError(
-            f"demand_price and demand_qty must have the same number of buyers, got "
-            f"{dp.shape[1]} and {dq.shape[1]}"
-        )
-    if sp.shape[1] != sq.shape[1]:
-        raise ValueError(
-            f"supply_price and supply_qty must have the same number of projects, got "
-            f"{sp.shape[1]} and {sq.shape[1]}"
-        )
-    n, p = dp.shape[1], sp.shape[1]
-    dp, dq = np.broadcast_to(dp, (r, n)), np.broadcast_to(dq, (r, n))
-    sp, sq = np.broadcast_to(sp, (r, p)), np.broadcast_to(sq, (r, p))
-    refs: list[float | None]
-    if reference_price is None:
-        refs = [None] * r
-    else:
-        ref = as_float_array("reference_price", reference_price, ndim=None, nonnegative=True)
-        if ref.shape not in ((), (r,)):
-            raise ValueError(f"reference_price must be a scalar or shape ({r},), got {ref.shape}")
-        refs = [float(v) for v in np.broadcast_to(ref, (r,))]
-
-    price = np.empty(r)
-    volume = np.empty(r, dtype=np.int64)
-    imbalance = np.empty(r)
-    buyer_fill = np.empty((r, n), dtype=np.int64)
-    project_fill = np.empty((r, p), dtype=np.int64)
-    for k in range(r):
-        res = call_auction(dp[k], dq[k], sp[k], sq[k], tick=tick, reference_price=refs[k])
-        price[k] = res.price
-        volume[k] = round(res.volume)
-        imbalance[k] = res.imbalance
-        buyer_fill[k] = _whole(res.bid_fill)
-        project_fill[k] = _whole(res.ask_fill)
-    return OffsetClearing(
-        price=price,
-        volume=volume,
-        buyer_fill=buyer_fill,
-        project_fill=project_fill,
-        imbalance=imbalance,
+    supply = np.bincount(ask_market, weights=ask_qty, minlength=n_markets)
+    bid_tick = np.rint(bid_price / tick)  # the clearing kernel's ticks
+    cut = demand_cutoff(bid_market, bid_tick, bid_qty, supply, levels)
+    keep = np.flatnonzero(bid_tick >= cut[bid_market])
+    res = call_auction_batch(
+        np.concatenate([bid_market[keep], ask_market]),
+        np.concatenate([np.ones(len(keep), bool), np.zeros(len(ask_market), bool)]),
+        np.concatenate([bid_price[keep], ask_price]),
+        np.concatenate([bid_qty[keep], ask_qty]),
+        n_markets=n_markets,
+        tick=tick,
     )
+    bid_fill = np.zeros(len(bid_market))
+    bid_fill[keep] = res.fill[: len(keep)]
+    return np.asarray(res.price), np.asarray(res.volume), bid_fill
+
+
+def clear_offset_classes(
+    ledger: Ledger,
+    classes: Sequence[str],
+    idx: Sequence[int],
+    flat: IntArray,
+    cap: FloatArray,
+    surrendered: IntArray,
+    bid_price: FloatArray,
+    ask_price: FloatArray,
+    *,
+    tick: float,
+    levels: FloatArray,
+    start: int = 0,
+    volume: FloatArray | None = None,
+    turnover: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """An offset session's trades, class after class from ``classes[start]``.
+
+    For each usable class (legacy credits first; ``idx`` their ledger indices) the bidders
+    ask for what their usage cap leaves after the eligible credits they hold (transfers of
+    earlier classes count) or have surrendered; the project owners offer their stock of the
+    class in :data:`OFFSET_LOTS` lots per replicate; :func:`clear_offset_bids` clears
+    every replicate and the ledger transfers the credits at each replicate's price.
+
+    Parameters
+    ----------
+    ledger : Ledger
+        Changed in place (offsets, project owners' stock and cash, units' cash, journal).
+    classes, idx : sequence of str, sequence of int
+        The classes usable in the period and their ledger indices.
+    flat : ndarray of int, shape (B,)
+        Bidders' cells, ``replicate * N + unit``, ascending.
+    cap, surrendered : ndarray, shape (B,)
+        Each bidder's usage cap (whole tonnes, float64) and credits surrendered (int64).
+    bid_price : ndarray of float64, shape (B,)
+        Bids, currency per tonne.
+    ask_price : ndarray of float64, shape (R, OFFSET_LOTS)
+        The lots' offer prices.
+    tick, levels
+        As :func:`clear_offset_bids`.
+    start, volume, turnover
+        Resume at class ``start`` with the running totals (R,) of the classes before.
+
+    Returns
+    -------
+    volume, turnover : ndarray of float64, shape (R,)
+        Credits traded (t) and their value (currency) per replicate.
+    """
+    r, n = ledger.n_replicates, ledger.n_units
+    volume = np.zeros(r) if volume is None else volume
+    turnover = np.zeros(r) if turnover is None else turnover
+    rows, cols = np.divmod(flat, n)
+    offsets = ledger.offsets
+    for cls, k in list(zip(classes, idx, strict=True))[start:]:
+        held = sum_cells(offsets, rows, cols, idx)  # transfers of earlier classes count
+        bid_qty = np.maximum(cap - held.astype(np.float64) - surrendered, 0.0)
+        stock = ledger.project_offsets[:, k].astype(np.float64)
+        lot = np.floor(stock / OFFSET_LOTS)
+        ask_qty = np.repeat(lot[:, None], OFFSET_LOTS, axis=1)
+        ask_qty[:, -1] += stock - lot * OFFSET_LOTS
+        sel = np.flatnonzero(bid_qty >= 1.0)
+        ra, la = nonzero_cells(ask_qty >= 1.0)
+        if len(sel) == 0 or len(ra) == 0:
+            continue
+        price, clear_volume, bid_fill = clear_offset_bids(
+            rows[sel],
+            bid_price[sel],
+            bid_qty[sel],
+            ra,
+            ask_price[ra, la],
+            ask_qty[ra, la],
+            n_markets=r,
+            tick=tick,
+            levels=levels,
+        )
+        fill = bid_fill.astype(np.int64)
+        if not fill.any():
+            continue
+        got = np.zeros((r, n), np.int64)
+        got.reshape(-1)[flat[sel]] = fill  # one bid per cell
+        px = np.where(np.isnan(price), 0.0, price)
+        ledger.transfer_offsets(cls, got, px)
+        volume += clear_volume
+        turnover += px * clear_volume
+    return volume, turnover
