@@ -168,6 +168,12 @@ def _scenario_for(result: Result, scenario: Scenario | None) -> Scenario | None:
     return builtin
 
 
+def _titled(result: Result, what: str) -> str:
+    """``"<scenario>: <what>"`` (just ``what`` when the result names no scenario)."""
+    name = result.provenance.get("scenario")
+    return f"{name}: {what}" if isinstance(name, str) and name else what
+
+
 def _currency(scenario: Scenario | None) -> str:
     return scenario.currency if scenario is not None else "currency"
 
@@ -181,8 +187,9 @@ def _deadline_dates(
             raise TypeError(f"deadlines must be a sequence of dates, got {deadlines!r}")
         return sorted(pd.Timestamp(d) for d in deadlines)
     sc = _scenario_for(result, scenario)
-    if sc is None:
-        return []
+    if sc is None:  # a file scenario: the deadlines the run recorded
+        recorded = result.provenance.get("deadlines") or []
+        return sorted(pd.Timestamp(d) for d in recorded)
     dates = [p.deadline for p in sc.periods] + [s.date for p in sc.periods for s in p.stages]
     return sorted(pd.Timestamp(d) for d in set(dates))
 
@@ -271,8 +278,25 @@ def _combined_legend(ax: Axes, *others: Axes) -> None:
         h, lab = other.get_legend_handles_labels()
         handles += h
         labels += lab
-    if handles:
-        ax.legend(handles, labels, loc="best", fontsize="small")
+    if handles:  # below the axes, so that it never covers the data
+        _legend_below(ax, handles, labels)
+
+
+def _legend_below(
+    ax: Axes, handles: list[Any] | None = None, labels: list[str] | None = None
+) -> None:
+    """The legend in a row under the axes (outside the data area)."""
+    if handles is None or labels is None:
+        handles, labels = ax.get_legend_handles_labels()
+    ax.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.14),
+        ncol=min(len(labels), 3),
+        fontsize="small",
+        frameon=False,
+    )
 
 
 def _check_units_table(result: Result) -> pd.DataFrame:
@@ -403,7 +427,7 @@ def volume(
     _mark_deadlines(ax, _deadline_dates(result, scenario, deadlines), m.index)
     ax.set_ylabel(f"daily volume ({unit})")
     ax.set_xlabel("trading date")
-    ax.set_title(f"daily volume by segment, replicate {rep}")
+    ax.set_title(_titled(result, f"daily volume by segment, replicate {rep}"))
     ax.legend(loc="upper left", fontsize="small")
     return fig
 
@@ -461,7 +485,7 @@ def cumulative(
     ax.set_xlabel("trading date")
     ax.set_ylim(bottom=0)
     right.set_ylim(bottom=0)
-    ax.set_title(f"cumulative volume and turnover, replicate {rep}")
+    ax.set_title(_titled(result, f"cumulative volume and turnover, replicate {rep}"))
     _combined_legend(ax, right)
     return fig
 
@@ -507,7 +531,9 @@ def compliance(
     right.set_ylabel(f"penalties ({p_unit})")
     ax.set_ylim(bottom=0)
     right.set_ylim(bottom=0)
-    ax.set_title(f"compliance by sector, mean of {result.n_replicates} replicate(s)")
+    ax.set_title(
+        _titled(result, f"compliance by sector, mean of {result.n_replicates} replicate(s)")
+    )
     _combined_legend(ax, right)
     return fig
 
@@ -567,7 +593,7 @@ def offsets(result: Result, *, scenario: Scenario | None = None, ax: Axes | None
     right.set_ylabel("share of verified emissions (%)")
     ax.set_ylim(bottom=0)
     right.set_ylim(bottom=0)
-    ax.set_title(f"offset use, mean of {result.n_replicates} replicate(s)")
+    ax.set_title(_titled(result, f"offset use, mean of {result.n_replicates} replicate(s)"))
     _combined_legend(ax, right)
     return fig
 

@@ -133,5 +133,11 @@ class Recorder(EngineState):
             "replicates": r,
             "first_replicate": self.first_replicate,
             "units": self.units.n_units,
+            # the compliance deadlines (final and staged), ISO dates: plots mark them
+            # whether the scenario is a built-in or a file
+            "deadlines": sorted(
+                {p.spec.deadline.isoformat() for p in self.periods}
+                | {s.date.isoformat() for p in self.periods for s in p.spec.stages}
+            ),
         }
         return Result(market=market, units=units, trades=trades, provenance=provenance)

@@ -368,3 +368,54 @@ def test_run_plot_without_matplotlib_names_the_extra(
     err = capsys.readouterr().err
     assert "carbonsim[plot]" in err
     assert list(tmp_path.iterdir()) == []  # refused before running
+
+
+# ---------------------------------------------------------------- #21 item 12
+
+
+def _data_boxes(ax: Axes) -> list[object]:
+    """Display-space boxes of the plotted data of ``ax`` and its twins (lines and bars)."""
+    from matplotlib.transforms import Bbox
+
+    boxes = []
+    for a in [ax, *ax.get_shared_x_axes().get_siblings(ax)]:
+        for line in a.get_lines():
+            xy = line.get_xydata()
+            if len(xy):
+                pts = a.transData.transform(xy)
+                boxes.append(Bbox.from_extents(*pts.min(axis=0), *pts.max(axis=0)))
+        for patch in a.patches:
+            boxes.append(patch.get_window_extent())
+    return boxes
+
+
+@pytest.mark.parametrize("kind", ["cumulative", "compliance", "offsets"])
+def test_legends_do_not_cover_the_data(kind: str) -> None:
+    res = cs.simulate(TINY, seed=0, replicates=2)
+    fig = getattr(res.plot, kind)()
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    assert legend is not None
+    box = legend.get_window_extent()
+    axes_box = ax.get_window_extent()
+    assert box.y1 <= axes_box.y0 + 1  # under the axes, where no data is drawn
+    assert not any(box.overlaps(b) for b in _data_boxes(ax) if b.width and b.height)
+
+
+def test_every_figure_title_names_the_scenario() -> None:
+    res = cs.simulate(TINY, seed=0)
+    for kind in ("price", "volume", "cumulative", "compliance", "offsets"):
+        fig = getattr(res.plot, kind)()
+        assert fig.axes[0].get_title().startswith(f"{TINY}: "), kind
+
+
+def test_a_file_scenario_draws_its_deadlines(tmp_path: Path) -> None:
+    # a scenario from a file (its hash is no built-in's): the run records its deadlines
+    sc = cs.with_overrides(cs.load_scenario(TINY), {"name": "my-market"})
+    res = cs.simulate(sc, seed=0)
+    assert res.provenance["deadlines"] == ["2021-12-31"]
+    ax = res.plot.price().axes[0]
+    marked = [line for line in ax.get_lines() if line.get_label() == "compliance deadline"]
+    assert len(marked) == 1
+    assert date2num(pd.Timestamp("2021-12-31")) == pytest.approx(marked[0].get_xdata()[0])
