@@ -37,6 +37,7 @@ from functools import partial
 import numpy as np
 
 from carbonsim.bench import median_time
+from carbonsim.clearing.compiled import random_events
 from carbonsim.clearing.order_book import BUY, BookResult, OrderBook, OrderType, match_stream
 
 Stream = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -44,22 +45,10 @@ Trades = list[tuple[int, int, int, int]]
 
 
 def make_stream(n: int, seed: int = 0) -> Stream:
-    """``side, price, qty, order_type, cancel_of`` for ``n`` events."""
-    rng = np.random.default_rng(seed)
-    side = np.where(rng.random(n) < 0.5, 1, -1)
-    mid = 50.0 + np.cumsum(rng.normal(0.0, 0.002, n))
-    offset = rng.exponential(0.10, n) + rng.normal(0.0, 0.05, n)  # > 0: behind the mid
-    price = np.maximum(np.round(mid - side * offset, 2), 0.01)
-    qty = rng.integers(1, 1000, n)
-    u = rng.random(n)
-    order_type = np.select([u < 0.03, u < 0.05], [OrderType.CANCEL, OrderType.MARKET], 0)
-    back = rng.integers(1, 500, n)
-    cancel_of = np.where(order_type == OrderType.CANCEL, np.arange(n) - back, -1)
-    order_type = np.where(cancel_of < -1, OrderType.LIMIT, order_type)  # nothing to cancel yet
-    cancel_of = np.where(order_type == OrderType.CANCEL, cancel_of, -1)
-    price = np.where(order_type == OrderType.LIMIT, price, np.nan)
-    qty = np.where(order_type == OrderType.CANCEL, 0, qty)
-    return side, price, qty, order_type.astype(np.int8), cancel_of
+    """``side, price, qty, order_type, cancel_of`` for ``n`` events
+    (:func:`carbonsim.clearing.compiled.random_events`, cancels within 500 events)."""
+    ev = random_events(np.random.default_rng(seed), n, cancel_window=500)
+    return ev["side"], ev["price"], ev["qty"], ev["order_type"], ev["cancel_of"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ from carbonsim.clearing.order_book import BookResult, OrderType, match_stream
 __all__ = ["KERNELS", "random_events"]
 
 
-def random_events(rng: np.random.Generator, n: int) -> dict[str, Any]:
+def random_events(rng: np.random.Generator, n: int, cancel_window: int = 50) -> dict[str, Any]:
     """A random valid stream of ``n`` order-book events (keyword arguments of
     :func:`~carbonsim.clearing.order_book.match_stream`): limit orders scattered around a
-    mid price that drifts, about 3% cancels of earlier orders and 2% market orders."""
+    mid price that drifts, about 3% cancels of one of the ``cancel_window`` events before
+    and 2% market orders (also the benchmarks' stream)."""
     side = np.where(rng.random(n) < 0.5, 1, -1)
     mid = 50.0 + np.cumsum(rng.normal(0.0, 0.002, n))
     offset = rng.exponential(0.10, n) + rng.normal(0.0, 0.05, n)
@@ -29,7 +30,7 @@ def random_events(rng: np.random.Generator, n: int) -> dict[str, Any]:
     qty = rng.integers(1, 1000, n)
     u = rng.random(n)
     order_type = np.select([u < 0.03, u < 0.05], [OrderType.CANCEL, OrderType.MARKET], 0)
-    back = rng.integers(1, 50, n)
+    back = rng.integers(1, cancel_window, n)
     cancel_of = np.where(order_type == OrderType.CANCEL, np.arange(n) - back, -1)
     order_type = np.where(
         (order_type == OrderType.CANCEL) & (cancel_of < 0), OrderType.LIMIT, order_type
