@@ -75,8 +75,13 @@ class TradeSettlement(LedgerJournal):
         for j, v in enumerate(moving):
             delivered[:, j] = taken[v]
         # pool of each replicate per moving vintage; zero columns would receive nothing
-        pool = sum_by_replicate(rep[sell], delivered, self.n_replicates)
-        received = split_pool_cells(rep[buy], net_buy[buy], pool)
+        if len(moving) == 1:
+            # one vintage moves: every buyer receives its whole purchase of it (the pool
+            # split below gives exactly that, since each replicate's pool is its buys)
+            received = net_buy[buy][:, None].copy()
+        else:
+            pool = sum_by_replicate(rep[sell], delivered, self.n_replicates)
+            received = split_pool_cells(rep[buy], net_buy[buy], pool)
         cash = self._cash.reshape(-1)
         new_cash = cash[flat] + price * (net_sell - net_buy)
         if not self.allow_negative_cash and (new_cash < 0).any():
