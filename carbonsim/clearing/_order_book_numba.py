@@ -19,16 +19,24 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from carbonsim.clearing.book_records import (
+    EV_CANCEL,
+    EV_LIMIT_BUY,
+    EV_LIMIT_SELL,
+    EV_MARKET_BUY,
+    EV_MARKET_SELL,
+)
+
 __all__ = ["match_ranked"]
 
 IntArray = npt.NDArray[np.int64]
 
-# Internal event codes, as in order_book.py.
-_LIMIT_BUY = 0
-_LIMIT_SELL = 1
-_MARKET_BUY = 2
-_MARKET_SELL = 3
-_CANCEL = 4
+# the internal event codes of the book (compiled in as constants)
+_LIMIT_BUY = EV_LIMIT_BUY
+_LIMIT_SELL = EV_LIMIT_SELL
+_MARKET_BUY = EV_MARKET_BUY
+_MARKET_SELL = EV_MARKET_SELL
+_CANCEL = EV_CANCEL
 
 
 def _match_kernel(

@@ -25,12 +25,8 @@ from carbonsim.market.abatement import (
     abatement_cost,
 )
 from carbonsim.market.abatement import avoided_pollutants as _avoided
-from carbonsim.market.allocation import (
-    AllocationInputs,
-    allocate,
-    check_rule_parameters,
-    pre_allocation,
-)
+from carbonsim.market.allocation import AllocationInputs, allocate, pre_allocation
+from carbonsim.market.allocation_parameters import check_rule_parameters
 from carbonsim.market.compliance import (
     apply_banking_limit,
     apply_surrender,

@@ -64,17 +64,13 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ALLOCATION_RULES",
     "INDUSTRY_SECTORS",
-    "RULE_PARAMETERS",
     "AllocationInputs",
     "AllocationRule",
-    "AuctionAllocation",
     "absolute_cap",
     "allocate",
-    "auction_allocation",
     "by_sector",
     "cap_schedule",
     "check_allocation",
-    "check_rule_parameters",
     "china_power_benchmark",
     "f_load",
     "grandfathering",
@@ -86,75 +82,6 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-
-#: The parameters each built-in allocation rule reads from ``allocation_params`` (see each
-#: rule's docstring for units and defaults). ``by_sector`` also passes its sub-rules'
-#: parameters through. A rule registered without an entry here is not checked.
-RULE_PARAMETERS: dict[str, frozenset[str]] = {
-    "china_power_benchmark": frozenset(
-        {
-            "benchmark_year",
-            "benchmarks",
-            "benchmark_scale",
-            "f_correction",
-            "f_load_threshold",
-            "f_load_slope",
-            "f_load_cap",
-        }
-    ),
-    "industry_intensity": frozenset({"sectors", "balance_intensity", "alpha_slope", "alpha_cap"}),
-    "grandfathering": frozenset(
-        {"historical_emissions", "factor", "annual_decline", "base_year", "sectors"}
-    ),
-    "absolute_cap": frozenset(
-        {"cap", "cap_schedule", "free_share", "historical_emissions", "sectors"}
-    ),
-    "by_sector": frozenset({"rules_by_sector"}),
-}
-
-
-def check_rule_parameters(rule: str, parameters: Mapping[str, Any], where: str) -> None:
-    """Refuse parameters the allocation rule ``rule`` does not read.
-
-    A typo such as ``benchmark_scal`` would otherwise run silently with the default.
-
-    Parameters
-    ----------
-    rule : str
-        Allocation rule name (:data:`ALLOCATION_RULES`).
-    parameters : mapping
-        The ``allocation_params`` given.
-    where : str
-        The field path for the message, e.g. ``"periods[2019-2020].allocation_params"``.
-
-    Raises
-    ------
-    ValueError
-        Naming the unknown keys and listing the valid ones.
-
-    Examples
-    --------
-    >>> check_rule_parameters("grandfathering", {"factr": 0.9}, "p")
-    Traceback (most recent call last):
-    ...
-    ValueError: p: unknown parameter 'factr' of allocation rule 'grandfathering'; valid ...
-    """
-    allowed = RULE_PARAMETERS.get(rule)
-    if allowed is None:
-        return
-    if rule == "by_sector":
-        subs = parameters.get("rules_by_sector", {})
-        if isinstance(subs, Mapping):
-            for sub in subs.values():
-                allowed = allowed | RULE_PARAMETERS.get(str(sub), frozenset())
-    unknown = sorted(set(parameters) - allowed)
-    if unknown:
-        names = ", ".join(repr(k) for k in unknown)
-        raise ValueError(
-            f"{where}: unknown parameter{'s' if len(unknown) > 1 else ''} {names} of "
-            f"allocation rule {rule!r}; valid parameters: {', '.join(sorted(allowed))}"
-        )
-
 
 #: Sectors of the 2025-26 industry intensity rule (docs/rules.md#industry-intensity).
 INDUSTRY_SECTORS: tuple[str, ...] = ("steel", "cement", "aluminium")
@@ -983,95 +910,3 @@ def true_up(final_allocation: npt.ArrayLike, pre_allocated: npt.ArrayLike) -> Fl
         raise ValueError(
             f"final_allocation {final.shape} and pre_allocated {pre.shape} do not broadcast"
         ) from None
-
-
-# ---------------------------------------------------------------------- auction
-@dataclass(frozen=True, eq=False)
-class AuctionAllocation:
-    """Outcome of a paid-allocation auction, per unit.
-
-    Attributes
-    ----------
-    allowances : ndarray of float64, shape (N,)
-        Allowances won by each unit, whole tonnes.
-    payment : ndarray of float64, shape (N,)
-        What each unit pays, yuan: clearing price times allowances won.
-    price : float
-        Uniform clearing price, yuan/t (NaN if nothing cleared, as the kernel reports).
-    volume : float
-        Allowances sold, t.
-    unsold : float
-        Supply left unsold, t.
-    n_winners : int
-        Units that won something.
-    """
-
-    allowances: FloatArray
-    payment: FloatArray
-    price: float
-    volume: float
-    unsold: float
-    n_winners: int
-
-
-def auction_allocation(
-    bid_price: npt.ArrayLike,
-    bid_qty: npt.ArrayLike,
-    supply: float,
-    reserve_price: float,
-    *,
-    tick: float = 0.01,
-    allocation: str = "pro_rata",
-) -> AuctionAllocation:
-    """Paid allocation by sealed-bid uniform-price auction with a reserve price.
-
-    Source: docs/rules.md#paid-auction: "paid allocation by sealed-bid uniform-price
-    auction" (e.g. Sep 2024: 68 bidders, 63 winners, 348,304 t at 104.89 yuan/t). Clearing
-    is done by :func:`carbonsim.clearing.sealed_bid.sealed_bid_auction`; this function maps
-    one bid per unit to allowances and payments.
-
-    Parameters
-    ----------
-    bid_price : array_like, shape (N,)
-        Each unit's bid price, yuan/t.
-    bid_qty : array_like, shape (N,)
-        Each unit's bid quantity, whole tonnes (0 for units that do not bid).
-    supply : float
-        Allowances offered, t.
-    reserve_price : float
-        Lowest acceptable price, yuan/t.
-    tick : float
-        Price tick, yuan.
-    allocation : str
-        How the kernel rations bids at the clearing price (its ``allocation`` argument).
-
-    Returns
-    -------
-    AuctionAllocation
-    """
-    from carbonsim.clearing.sealed_bid import sealed_bid_auction
-
-    qty = as_float_array("bid_qty", bid_qty, nonnegative=True)
-    res = sealed_bid_auction(
-        bid_price,
-        bid_qty,
-        supply=supply,
-        reserve_price=reserve_price,
-        tick=tick,
-        allocation=allocation,
-    )
-    fills = np.asarray(res.fills, dtype=np.float64)
-    if fills.shape != qty.shape:
-        raise ValueError(
-            f"sealed_bid_auction returned fills of shape {fills.shape} for {qty.shape} bids"
-        )
-    price = float(res.price)
-    payment = np.where(fills > 0, fills * price, 0.0)
-    return AuctionAllocation(
-        allowances=fills,
-        payment=payment,
-        price=price,
-        volume=float(res.volume),
-        unsold=float(res.unsold),
-        n_winners=int(res.n_winners),
-    )

@@ -13,7 +13,6 @@ from carbonsim.market.allocation import (
     AllocationInputs,
     absolute_cap,
     allocate,
-    auction_allocation,
     cap_schedule,
     check_allocation,
     china_power_benchmark,
@@ -30,6 +29,7 @@ from carbonsim.market.benchmarks_table import (
     power_benchmarks,
     pre_allocation_share,
 )
+from carbonsim.market.paid_allocation import auction_allocation
 from carbonsim.market.units import UnitTable, draw_activity
 
 
@@ -431,7 +431,7 @@ class TestAuction:
 
 def test_unknown_allocation_parameters_are_refused_naming_the_valid_ones() -> None:
     from carbonsim.engine import simulate
-    from carbonsim.market.allocation import RULE_PARAMETERS, check_rule_parameters
+    from carbonsim.market.allocation_parameters import RULE_PARAMETERS, check_rule_parameters
     from carbonsim.scenario import load_scenario
     from carbonsim.scenario.loader import with_overrides
 

@@ -88,10 +88,7 @@ PENDING_EDGES: dict[tuple[str, str], str] = {}
 PENDING_PRIVATE_IMPORTS: dict[tuple[str, str], str] = {}
 
 #: Modules longer than MAX_LINES lines: path under carbonsim/ -> who splits it.
-LONG_MODULES: dict[str, str] = {
-    "clearing/order_book.py": "clearing owner (about 1,340 lines)",
-    "market/allocation.py": "market owner (about 1,010 lines)",
-}
+LONG_MODULES: dict[str, str] = {}
 
 #: Private attributes read on objects of other modules: (module, attribute) -> who fixes it.
 PENDING_PRIVATE_ATTRIBUTES: dict[tuple[str, str], str] = {}
