@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -636,19 +635,6 @@ def test_calibrate_write_on_a_builtin_writes_a_copy_in_the_current_directory(
     code, _, err = _run(["calibrate", TINY, "--write"], capsys)
     assert code == EXIT_USAGE  # and a copy is never overwritten
     assert f"calibrate it (carbonsim calibrate {TINY}.toml --write)" in err
-
-
-@pytest.fixture
-def registries_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Plug-ins registered by a test are gone after it, and so are their modules."""
-    from carbonsim.agents import STRATEGIES
-
-    monkeypatch.setattr(STRATEGIES, "_items", dict(STRATEGIES._items))
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        if name.startswith(("carbonsim_plugin_", "issue21_")):
-            del sys.modules[name]
 
 
 PLUGIN = """\

@@ -468,19 +468,6 @@ def test_sweep_in_pytest_or_python_dash_m_is_not_refused() -> None:
 
 
 # ---------------------------------------------------------------------------- plug-ins (#21)
-@pytest.fixture
-def registries_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Plug-ins registered by a test are gone after it, and so are their modules."""
-    from carbonsim.agents import STRATEGIES
-
-    monkeypatch.setattr(STRATEGIES, "_items", dict(STRATEGIES._items))
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        if name.startswith(("carbonsim_plugin_", "issue21_")):
-            del sys.modules[name]
-
-
 @pytest.mark.usefixtures("registries_restored")
 def test_tasks_import_their_plugins_before_running(tmp_path: Path) -> None:
     from carbonsim.agents import STRATEGIES
