@@ -20,6 +20,7 @@ __all__ = [
     "check_same_length",
     "check_share",
     "describe",
+    "read_only",
 ]
 
 
@@ -169,3 +170,9 @@ def check_in_range(
 def check_share(name: str, value: float) -> float:
     """Check that a share (fraction) lies in [0, 1]."""
     return check_in_range(name, value, 0.0, 1.0)
+
+
+def read_only(arr: np.ndarray) -> np.ndarray:
+    """Mark ``arr`` read-only in place and return it (for arrays handed out in results)."""
+    arr.setflags(write=False)
+    return arr

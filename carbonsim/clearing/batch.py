@@ -17,7 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from carbonsim._validation import as_float_array, as_int_array, check_same_length, describe
+from carbonsim._validation import (
+    as_float_array,
+    as_int_array,
+    check_same_length,
+    describe,
+    read_only,
+)
 from carbonsim.clearing.call_auction import (
     NO_PRICE_TICK,
     AllocationRule,
@@ -27,7 +33,6 @@ from carbonsim.clearing.call_auction import (
     check_band_mode,
     check_qty_total,
     clear_markets,
-    readonly,
 )
 from carbonsim.clearing.ticks import (
     MAX_ABS_TICK,
@@ -330,16 +335,16 @@ def call_auction_batch(
     if n_markets == 0:
         empty_f = np.zeros(0)
         return CallAuctionBatchResult(
-            price=readonly(empty_f),
-            price_tick=readonly(np.zeros(0, dtype=np.int64)),
-            volume=readonly(np.zeros(0)),
-            imbalance=readonly(np.zeros(0)),
-            demand=readonly(np.zeros(0)),
-            supply=readonly(np.zeros(0)),
-            executable=readonly(np.zeros(0, dtype=bool)),
-            fill=readonly(np.zeros(0)),
-            rejected=readonly(np.zeros(n_orders, dtype=bool)),
-            n_filled=readonly(np.zeros(0, dtype=np.int64)),
+            price=read_only(empty_f),
+            price_tick=read_only(np.zeros(0, dtype=np.int64)),
+            volume=read_only(np.zeros(0)),
+            imbalance=read_only(np.zeros(0)),
+            demand=read_only(np.zeros(0)),
+            supply=read_only(np.zeros(0)),
+            executable=read_only(np.zeros(0, dtype=bool)),
+            fill=read_only(np.zeros(0)),
+            rejected=read_only(np.zeros(n_orders, dtype=bool)),
+            n_filled=read_only(np.zeros(0, dtype=np.int64)),
             tick=tick,
         )
     out, fill, rejected = _clear_ticks(
@@ -349,16 +354,16 @@ def call_auction_batch(
     price_tick = np.where(out.has_price, out.price_tick, NO_PRICE_TICK)
     n_filled = np.bincount(mkt[fill > 0], minlength=n_markets).astype(np.int64)
     return CallAuctionBatchResult(
-        price=readonly(price_out),
-        price_tick=readonly(price_tick),
-        volume=readonly(out.volume),
-        imbalance=readonly(out.demand - out.supply),
-        demand=readonly(out.demand),
-        supply=readonly(out.supply),
-        executable=readonly(out.traded),
-        fill=readonly(fill),
-        rejected=readonly(rejected),
-        n_filled=readonly(n_filled),
+        price=read_only(price_out),
+        price_tick=read_only(price_tick),
+        volume=read_only(out.volume),
+        imbalance=read_only(out.demand - out.supply),
+        demand=read_only(out.demand),
+        supply=read_only(out.supply),
+        executable=read_only(out.traded),
+        fill=read_only(fill),
+        rejected=read_only(rejected),
+        n_filled=read_only(n_filled),
         tick=tick,
     )
 

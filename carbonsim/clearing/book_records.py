@@ -17,6 +17,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from carbonsim._validation import read_only
 from carbonsim.clearing.ticks import ticks_to_price
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "OrderType",
     "Trades",
     "empty_levels",
-    "freeze",
     "make_order_states",
     "make_snapshot",
     "make_trades",
@@ -102,11 +102,6 @@ MARKET_SELL_TICK: Final = 0
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 Int8Array = npt.NDArray[np.int8]
-
-
-def freeze(arr: np.ndarray) -> np.ndarray:
-    arr.setflags(write=False)
-    return arr
 
 
 @dataclass(frozen=True, eq=False)
@@ -277,16 +272,16 @@ def make_order_states(
     limit = np.asarray(order_type) == OrderType.LIMIT
     limit_price = np.where(limit, ticks_to_price(np.where(limit, stream_tick, 0), tick), np.nan)
     return OrderStates(
-        order_id=freeze(np.asarray(ids, dtype=np.int64)),
-        side=freeze(np.asarray(side, dtype=np.int8)),
-        order_type=freeze(np.asarray(order_type, dtype=np.int8)),
-        limit_price=freeze(limit_price),
-        qty=freeze(qty),
-        filled=freeze(qty - rem - gone - rejected),
-        resting=freeze(rem),
-        cancelled=freeze(gone),
-        rejected=freeze(rejected),
-        status=freeze(_status(code, rem, gone, np.asarray(applied, dtype=bool))),
+        order_id=read_only(np.asarray(ids, dtype=np.int64)),
+        side=read_only(np.asarray(side, dtype=np.int8)),
+        order_type=read_only(np.asarray(order_type, dtype=np.int8)),
+        limit_price=read_only(limit_price),
+        qty=read_only(qty),
+        filled=read_only(qty - rem - gone - rejected),
+        resting=read_only(rem),
+        cancelled=read_only(gone),
+        rejected=read_only(rejected),
+        status=read_only(_status(code, rem, gone, np.asarray(applied, dtype=bool))),
     )
 
 
@@ -298,16 +293,16 @@ def make_trades(
     buy, sell = t[:, 0].copy(), t[:, 1].copy()
     price_tick = t[:, 2].copy()
     return Trades(
-        seq=freeze(seq0 + np.arange(t.shape[0], dtype=np.int64)),
-        event=freeze(np.maximum(buy, sell)),
-        buy_order=freeze(buy),
-        sell_order=freeze(sell),
-        price=freeze(ticks_to_price(price_tick, tick)),
-        price_tick=freeze(price_tick),
-        qty=freeze(t[:, 3].copy()),
-        aggressor_side=freeze(np.where(buy > sell, BUY, SELL).astype(np.int8)),
-        buy_owner=freeze(owner_of(buy)),
-        sell_owner=freeze(owner_of(sell)),
+        seq=read_only(seq0 + np.arange(t.shape[0], dtype=np.int64)),
+        event=read_only(np.maximum(buy, sell)),
+        buy_order=read_only(buy),
+        sell_order=read_only(sell),
+        price=read_only(ticks_to_price(price_tick, tick)),
+        price_tick=read_only(price_tick),
+        qty=read_only(t[:, 3].copy()),
+        aggressor_side=read_only(np.where(buy > sell, BUY, SELL).astype(np.int8)),
+        buy_owner=read_only(owner_of(buy)),
+        sell_owner=read_only(owner_of(sell)),
     )
 
 
@@ -324,12 +319,12 @@ def make_snapshot(
         tick=tick,
         best_bid=float(bids[0][0]) if bids[0].size else float("nan"),
         best_ask=float(asks[0][0]) if asks[0].size else float("nan"),
-        bid_price=freeze(bids[0]),
-        bid_qty=freeze(bids[1]),
-        bid_orders=freeze(bids[2]),
-        ask_price=freeze(asks[0]),
-        ask_qty=freeze(asks[1]),
-        ask_orders=freeze(asks[2]),
+        bid_price=read_only(bids[0]),
+        bid_qty=read_only(bids[1]),
+        bid_orders=read_only(bids[2]),
+        ask_price=read_only(asks[0]),
+        ask_qty=read_only(asks[1]),
+        ask_orders=read_only(asks[2]),
     )
 
 

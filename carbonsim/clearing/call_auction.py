@@ -67,7 +67,7 @@ import numpy.typing as npt
 
 from carbonsim._cells import run_groups, run_starts, stable_order
 from carbonsim._registry import Registry
-from carbonsim._validation import as_float_array, check_in_range, check_same_length
+from carbonsim._validation import as_float_array, check_in_range, check_same_length, read_only
 from carbonsim.clearing.ticks import (
     MAX_ABS_TICK,
     band_ticks,
@@ -653,11 +653,6 @@ def clear_markets(
 # ----------------------------------------------------------------------------- public API
 
 
-def readonly(arr: np.ndarray) -> np.ndarray:
-    arr.setflags(write=False)
-    return arr
-
-
 @dataclass(frozen=True, eq=False)
 class CallAuctionResult:
     """Outcome of one uniform-price call auction.
@@ -856,10 +851,10 @@ def call_auction(
         demand=demand,
         supply=supply,
         executable=bool(out.traded[0]),
-        bid_fill=readonly(out.bid_fill),
-        ask_fill=readonly(out.ask_fill),
-        bid_rejected=readonly(bid_rej),
-        ask_rejected=readonly(ask_rej),
+        bid_fill=read_only(out.bid_fill),
+        ask_fill=read_only(out.ask_fill),
+        bid_rejected=read_only(bid_rej),
+        ask_rejected=read_only(ask_rej),
         n_bids_filled=int(np.count_nonzero(out.bid_fill)),
         n_asks_filled=int(np.count_nonzero(out.ask_fill)),
         tick=tick,

@@ -61,13 +61,12 @@ import numpy.typing as npt
 
 from carbonsim._random import SeedLike, as_generator
 from carbonsim._registry import UnknownPluginError
-from carbonsim._validation import check_in_range, describe
+from carbonsim._validation import check_in_range, describe, read_only
 from carbonsim.clearing.call_auction import (
     ALLOCATION_RULES,
     AllocationRule,
     allocate_marginal,
     check_allocation,
-    readonly,
     validate_side,
 )
 from carbonsim.clearing.ticks import (
@@ -367,10 +366,10 @@ def _result(
         price=price,
         price_tick=price_tick,
         volume=volume,
-        fills=readonly(fills),
+        fills=read_only(fills),
         unsold=supply - volume,
         n_winners=int(np.count_nonzero(fills)),
-        rejected=readonly(rejected),
+        rejected=read_only(rejected),
         supply=supply,
         tick=tick,
         cancelled=cancel_reason is not None,
